@@ -1,0 +1,116 @@
+"""`Conversation.handle`: the one entry point every channel calls.
+
+It de-duplicates deliveries, records the thread, routes commands to playbooks and free text to
+the agent, and returns a `Reply` — it never posts.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from bot import phrases
+from bot.access import AccessPolicy
+from bot.agent import Agent
+from bot.commands import Commands, Request
+from bot.messages import InboundMessage, Progress, Reply, Section, Tone, no_progress
+from bot.ports import Sources
+from bot.rendering import to_dict, to_text
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Conversation:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        commands: Commands,
+        sources: Sources,
+        agent: Agent | None = None,
+        access: AccessPolicy | None = None,
+    ) -> None:
+        self._access = access or AccessPolicy.open()
+        self._store = store
+        self._commands = commands
+        self._sources = sources
+        self._agent = agent
+
+    @property
+    def commands(self) -> Commands:
+        return self._commands
+
+    def handle(self, message: InboundMessage, progress: Progress = no_progress) -> Reply | None:
+        """Answer `message`; None when this delivery was already handled."""
+        if not self._store.events.claim(message.dedupe_key):
+            log.info("duplicate delivery ignored", extra={"event": message.dedupe_key})
+            return None
+        conversation_id = self._store.threads.touch(message.thread_ref)
+        self._store.threads.add(
+            conversation_id,
+            role="user",
+            author=message.user,
+            text=message.text,
+            event_id=message.event_id,
+        )
+        try:
+            reply = self._answer(message, conversation_id, progress)
+        except Exception:
+            # The one broad catch of the core: whatever broke, the person gets an answer with
+            # a reference the operator can find in the logs; exception text is never shown.
+            ref = uuid.uuid4().hex[:8]
+            log.exception("failed to answer", extra={"ref": ref, "event": message.dedupe_key})
+            reply = Reply(
+                title="Sorry — that failed",
+                tone=Tone.ERROR,
+                text=phrases.INTERNAL_ERROR.format(ref=ref),
+            )
+        self._store.threads.add(
+            conversation_id, role="bot", text=to_text(reply), payload=to_dict(reply)
+        )
+        return reply
+
+    def _answer(self, message: InboundMessage, conversation_id: int, progress: Progress) -> Reply:
+        routed = self._commands.route(message.text)
+        request = Request(
+            message=message,
+            args=routed.args,
+            sources=self._sources,
+            progress=progress,
+            conversation_id=conversation_id,
+        )
+        if routed.command is not None:
+            group, what = routed.command.group, f"`{routed.command.name}`"
+        elif routed.unknown:
+            return self._unknown(routed.unknown, routed.suggestions)
+        else:
+            group, what = "ask", "Asking the agent"
+        if not self._access.allows(group, user=message.user, channel=message.channel):
+            log.info("access denied", extra={"group": group, "event": message.dedupe_key})
+            return self._access.denial(group, what)
+        if routed.command is not None:
+            return routed.command.run(request)
+        if self._agent is None:
+            return Reply(
+                title="The agent is not configured", tone=Tone.WARNING, text=phrases.NO_AGENT
+            )
+        history = self._store.threads.history(conversation_id)[:-1]  # without this question
+        return self._agent.answer(routed.question, history=history, request=request)
+
+    def _unknown(self, word: str, suggestions: tuple[str, ...]) -> Reply:
+        text = f"I don't know the command `{word}`."
+        if suggestions:
+            text += " Did you mean " + " or ".join(f"`{s}`" for s in suggestions) + "?"
+        return Reply(
+            title="Unknown command",
+            tone=Tone.WARNING,
+            text=text,
+            sections=(
+                Section(
+                    heading="Commands",
+                    bullets=tuple(f"`{c.usage}` — {c.summary}" for c in self._commands),
+                ),
+            ),
+            notes=("Anything longer than a command is treated as a question for the agent.",),
+        )

@@ -1,0 +1,252 @@
+"""Composition root and CLI: the only module that wires handlers, the core and connectors.
+
+Settings are read once here and passed down. Nothing imports this module; it is only run
+(``pipebot …`` or ``python -m bot …``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from bot import logs
+from bot.conversation import Conversation
+from bot.errors import BotError, ConfigError, StoreError
+from bot.playbooks import default_commands
+from bot.ports import Sources
+from bot.redaction import Redactor
+from bot.settings import Settings, load_settings, reference
+from bot.store import Store, schema
+
+log = logging.getLogger("pipebot")
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    store: Store
+    sources: Sources
+    conversation: Conversation
+    redactor: Redactor
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"pipebot: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    logs.configure(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        redactor=Redactor.build(settings.secrets()),
+    )
+    return settings
+
+
+def _open_store(url: str) -> Store:
+    try:
+        return Store.open(url)
+    except StoreError as exc:
+        _fail(str(exc), 1)
+
+
+def build_sources(settings: Settings) -> Sources:
+    """The connectors the settings enable; an unset section leaves its source out."""
+    from bot.tools import Toolset
+    from integrations.airflow import AirflowClient, airflow_toolset
+    from integrations.dbt import ArtifactsProject, CloudProject, DbtCloudClient, dbt_toolset
+    from integrations.warehouse import Catalog, warehouse_toolset
+
+    toolsets: list[Toolset] = []
+    airflow = AirflowClient.from_settings(settings.airflow) if settings.airflow.enabled else None
+    if airflow is not None:
+        toolsets.append(airflow_toolset(airflow))
+    cloud = DbtCloudClient.from_settings(settings.dbt_cloud) if settings.dbt_cloud.enabled else None
+    dbt: Any = None
+    if settings.dbt.artifacts_dir is not None:
+        dbt = ArtifactsProject(settings.dbt.artifacts_dir)
+    elif cloud is not None and settings.dbt_cloud.job_id is not None:
+        dbt = CloudProject(cloud, settings.dbt_cloud.job_id)
+    if dbt is not None or cloud is not None:
+        toolsets.append(dbt_toolset(dbt, cloud=cloud))
+    warehouse = Catalog.from_settings(settings.warehouse) if settings.warehouse.enabled else None
+    if warehouse is not None:
+        toolsets.append(warehouse_toolset(warehouse))
+    return Sources(airflow=airflow, dbt=dbt, warehouse=warehouse, toolsets=tuple(toolsets))
+
+
+def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
+    store = store or _open_store(settings.database_url)
+    conversation = Conversation(store=store, commands=default_commands(), sources=sources)
+    return App(
+        settings=settings,
+        store=store,
+        sources=sources,
+        conversation=conversation,
+        redactor=Redactor.build(settings.secrets()),
+    )
+
+
+@contextmanager
+def demo_app(settings: Settings) -> Iterator[App]:
+    """The bundled demo environment: recorded Airflow, real dbt artifacts, a DuckDB file."""
+    from integrations.demo import demo_sources
+
+    with tempfile.TemporaryDirectory(prefix="pipebot-demo-") as tmp:
+        store = _open_store(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        try:
+            yield build_app(settings, demo_sources(), store=store)
+        finally:
+            store.close()
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rich", "text", "markdown", "json"]),
+    default=None,
+    help="Reply format (default: rich on a terminal, text otherwise).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pipebot")
+def cli() -> None:
+    """pipebot — a read-only data-engineering colleague for Airflow, dbt and the warehouse."""
+
+
+@cli.command()
+@_FORMAT
+def chat(fmt: str | None) -> None:
+    """Chat in the console against the configured connectors."""
+    from handlers.console import ConsoleChannel
+
+    settings = _settings()
+    app = build_app(settings, build_sources(settings))
+    channel = ConsoleChannel(
+        app.conversation.handle,
+        fmt=fmt,
+        banner="pipebot — type `help`, a question, or `exit`.",
+        history_file=Path.home() / ".pipebot_history",
+    )
+    sys.exit(channel.run())
+
+
+@cli.command()
+@_FORMAT
+def demo(fmt: str | None) -> None:
+    """Chat in the console on the bundled demo environment (no credentials needed)."""
+    from handlers.console import ConsoleChannel
+
+    settings = _settings()
+    with demo_app(settings) as app:
+        channel = ConsoleChannel(
+            app.conversation.handle,
+            fmt=fmt,
+            banner=f"pipebot demo — {app.sources.label}. Try `status`, `dag orders_daily`, "
+            "`lineage fct_orders`, `freshness`, or `exit`.",
+        )
+        code = channel.run()
+    sys.exit(code)
+
+
+@cli.group()
+def db() -> None:
+    """The bot's own database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply Alembic migrations up to the newest schema."""
+    settings = _settings()
+    store = _open_store(settings.database_url)  # opening migrates
+    click.echo(
+        f"database {store.describe()} is at revision {schema.current_revision(store.engine)}"
+    )
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database without changing it."""
+    settings = _settings()
+    store = Store.open(settings.database_url, upgrade=False)
+    current = schema.current_revision(store.engine)
+    head = schema.head_revision(store.engine)
+    state = (
+        "up to date" if current == head else f"behind (newest is {head}; run `pipebot db upgrade`)"
+    )
+    click.echo(f"database {store.describe()} is at revision {current or 'none'}: {state}")
+
+
+@cli.command()
+def doctor() -> None:
+    """Check settings and each configured connector (reachable, authenticated, can read)."""
+    from handlers.console import print_checks
+
+    settings = _settings()
+    sources = build_sources(settings)
+    checks = sources.checks()
+    store_ok = True
+    try:
+        store = Store.open(settings.database_url)
+        store_detail = f"{store.describe()} at revision {schema.current_revision(store.engine)}"
+    except (StoreError, BotError) as exc:
+        store_ok, store_detail = False, str(exc)
+    ok = print_checks(checks, store=(store_ok, store_detail), agent=settings.agent.enabled)
+    sys.exit(0 if ok else 1)
+
+
+@cli.command("config")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "env"]),
+    default="markdown",
+    help="markdown: the reference table; env: a commented .env template.",
+)
+def config_reference(fmt: str) -> None:
+    """Print every setting with its environment variable, default and meaning."""
+    if fmt == "env":
+        click.echo("# pipebot settings — copy to .env and fill in what you use. Every variable is")
+        click.echo("# optional; an unset section disables its connector. See docs/configuration.md")
+        section = None
+        for doc in reference():
+            name = doc.env.removeprefix("PIPEBOT_")
+            current = name.split("__")[0].lower() if "__" in name else "general"
+            if current != section:
+                click.echo(f"\n# --- {current} ---")
+                section = current
+            also = f" (or {', '.join(doc.also)})" if doc.also else ""
+            click.echo(f"# {doc.description}{also}")
+            click.echo(f"# {doc.env}={doc.default}")
+        return
+    click.echo("| Environment variable | Also accepted | Default | Secret | Meaning |")
+    click.echo("|---|---|---|---|---|")
+    for doc in reference():
+        default = f"`{doc.default}`" if doc.default else ""
+        also = ", ".join(f"`{a}`" for a in doc.also)
+        secret = "yes" if doc.secret else ""
+        click.echo(f"| `{doc.env}` | {also} | {default} | {secret} | {doc.description} |")
+
+
+def main() -> None:
+    cli(prog_name="pipebot")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Playbooks: deterministic answers built from connector facts, one module per command.
+
+`default_commands()` is the command table every channel shares.
+"""
+
+from __future__ import annotations
+
+from bot.commands import Command, Commands
+from bot.owners import OwnerDirectory
+from bot.playbooks import dag, freshness, help, lineage, runs, status, triage
+
+
+def default_commands(owners: OwnerDirectory | None = None) -> Commands:
+    directory = owners or OwnerDirectory()
+    table: list[Command] = [
+        Command(
+            name="help", usage="help", summary="what I can do", run=lambda r: help.run(r, commands)
+        ),
+        Command(
+            name="status",
+            usage="status",
+            summary="Airflow health, failed runs (24 h), last dbt run, stale sources",
+            run=status.run,
+        ),
+        Command(
+            name="dag",
+            usage="dag <dag_id>",
+            summary="a DAG, its recent runs and owners",
+            run=dag.run,
+        ),
+        Command(
+            name="runs",
+            usage="runs [dag_id]",
+            summary="recent DAG runs, all DAGs or one",
+            run=runs.run,
+        ),
+        Command(
+            name="triage",
+            usage="triage <dag_id> [run_id] | triage dbt [run_id]",
+            summary="what broke, why, what is affected, who owns it",
+            run=lambda r: triage.run(r, directory),
+        ),
+        Command(
+            name="lineage",
+            usage="lineage <model>",
+            summary="what a dbt model reads and what reads it, down to dashboards",
+            run=lineage.run,
+        ),
+        Command(
+            name="freshness",
+            usage="freshness",
+            summary="dbt source freshness: what is stale and who owns it",
+            run=freshness.run,
+        ),
+    ]
+    commands = Commands(table)
+    return commands

@@ -1,0 +1,36 @@
+"""Replies every playbook gives the same way: missing source, missing argument, not found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import phrases
+from bot.errors import NotFound
+from bot.fanout import Outcome
+from bot.messages import Reply, Tone
+
+
+def source_missing(system: str) -> Reply:
+    return Reply(
+        title=f"{system} is not configured", tone=Tone.WARNING, text=phrases.not_configured(system)
+    )
+
+
+def missing_argument(usage: str, what: str) -> Reply:
+    return Reply(
+        title="Missing argument", tone=Tone.WARNING, text=f"Usage: `{usage}` — give {what}."
+    )
+
+
+def not_found_reply(outcome: Outcome[Any], *, what: str) -> Reply:
+    """A failed lookup: "no such thing, did you mean …" or "the source could not answer"."""
+    if isinstance(outcome.exc, NotFound):
+        text = outcome.error
+        if outcome.exc.suggestions:
+            text += " Did you mean " + ", ".join(f"`{s}`" for s in outcome.exc.suggestions) + "?"
+        return Reply(title=f"No {what}", tone=Tone.WARNING, text=text)
+    return Reply(
+        title=f"Could not read {what}",
+        tone=Tone.ERROR,
+        text=phrases.UNREACHABLE.format(system=outcome.system, reason=outcome.error),
+    )

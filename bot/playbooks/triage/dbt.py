@@ -1,0 +1,120 @@
+"""Triage of a dbt run: failing nodes, their owners, downstream impact, stale sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.facts import DbtNode, DbtRun, Lineage
+from bot.fanout import Outcome, gather
+from bot.messages import Reply, Tone
+from bot.owners import unique_owners
+from bot.playbooks.dbt_text import short_id
+from bot.playbooks.replies import missing_argument, not_found_reply
+from bot.playbooks.triage.airflow import exposures_of, stale_upstream
+from bot.playbooks.triage.report import TIMEOUT_S, DbtFailure, TriageReport
+from bot.ports import Sources
+
+
+def triage_dbt(
+    sources: Sources,
+    *,
+    run_id: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TriageReport | Reply:
+    dbt = sources.dbt
+    assert dbt is not None
+    system = dbt.system
+    progress(f"{system}: reading run results, lineage and freshness")
+    runs = sources.dbt_runs
+    if run_id is not None and runs is None:
+        return Reply(
+            title="dbt Cloud is not configured",
+            tone=Tone.WARNING,
+            text="Triage of a specific dbt run needs dbt Cloud (PIPEBOT_DBT_CLOUD__*); "
+            "`triage dbt` without a run id triages the latest local run.",
+        )
+    run_call: Callable[[], DbtRun | None] = (
+        (lambda: runs.cloud_run(int(run_id)))
+        if run_id is not None and runs is not None
+        else dbt.last_run
+    )
+    if run_id is not None and not run_id.isdigit():
+        return missing_argument("triage dbt <run_id>", "a numeric dbt Cloud run id")
+    out: dict[str, Outcome[Any]] = gather(
+        {
+            "run": (system, run_call),
+            "freshness": (system, dbt.freshness),
+            "nodes": (system, dbt.nodes),
+        },
+        timeout=TIMEOUT_S,
+    )
+    if not out["run"].ok:
+        return not_found_reply(out["run"], what=f"dbt run {run_id or '(latest)'}")
+    dbt_run: DbtRun | None = out["run"].value
+    if dbt_run is None:
+        return Reply(
+            title="No dbt run to triage", tone=Tone.INFO, text="dbt has no run results yet."
+        )
+    bad = [r for r in dbt_run.results if r.status in ("error", "fail", "runtime error")]
+    lineage_calls: dict[str, tuple[str, Callable[[], Any]]] = {
+        r.unique_id: (system, _bind_lineage(dbt, r.unique_id)) for r in bad[:10]
+    }
+    lineages = gather(lineage_calls, timeout=TIMEOUT_S) if lineage_calls else {}
+    nodes: dict[str, DbtNode] = {n.unique_id: n for n in (out["nodes"].value or [])}
+    failures = []
+    lins: list[Lineage] = []
+    for result in bad:
+        lin_out = lineages.get(result.unique_id)
+        lin: Lineage | None = lin_out.value if lin_out is not None and lin_out.ok else None
+        if lin is not None:
+            lins.append(lin)
+        node = nodes.get(result.unique_id)
+        failures.append(
+            DbtFailure(
+                unique_id=result.unique_id,
+                name=node.name if node else short_id(result.unique_id),
+                resource_type=result.unique_id.split(".")[0],
+                status=result.status,
+                message=_first_lines(result.message, 3),
+                owners=(lin.node.owners if lin else node.owners if node else ()),
+                downstream=len(lin.downstream) if lin else 0,
+            )
+        )
+    exposures = exposures_of(lins)
+    unavailable = [
+        f"{o.system} {name}: {o.error}" for name, o in {**out, **lineages}.items() if not o.ok
+    ]
+    return TriageReport(
+        system="dbt",
+        subject=dbt_run.job_name or f"dbt {dbt_run.command}",
+        run_id=str(dbt_run.cloud_run_id or dbt_run.invocation_id),
+        run_state=dbt_run.status or ("error" if bad else "success"),
+        url=dbt_run.url,
+        started_at=None,
+        ended_at=dbt_run.generated_at,
+        duration_s=dbt_run.elapsed_s,
+        dbt_failures=tuple(failures),
+        dbt_skipped=dbt_run.count("skipped"),
+        owners=unique_owners(
+            [o for f in failures for o in f.owners] + [o for e in exposures for o in e.owners]
+        ),
+        dbt_models=tuple(f.name for f in failures),
+        impact_models=tuple(
+            sorted({n.name for lin in lins for n in lin.downstream if n.resource_type == "model"})
+        ),
+        exposures=exposures,
+        stale_sources=stale_upstream(out["freshness"], lins, sources.now()),
+        unavailable=tuple(unavailable),
+        sources=(f"{system}: run results, manifest lineage and exposures, source freshness",),
+        checked_at=sources.now(),
+    )
+
+
+def _bind_lineage(dbt: Any, unique_id: str) -> Callable[[], Any]:
+    return lambda: dbt.lineage(unique_id)
+
+
+def _first_lines(text: str, count: int) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return "\n".join(lines[:count])

@@ -1,0 +1,166 @@
+"""What the core needs from each read-only source, as Protocols the connectors implement.
+
+The core cannot import ``integrations/`` (import-linter enforces it), so it states its needs
+here; ``bot/main.py`` plugs the real clients in. Every method may raise a `bot.errors.SourceError`
+subclass — `SourceUnavailable`, `SourceAuthError`, `NotFound` — and nothing else on purpose.
+Methods only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.facts import (
+    AirflowHealth,
+    Dag,
+    DagRun,
+    DbtNode,
+    DbtRun,
+    ImportError_,
+    Lineage,
+    SourceFreshness,
+    Table,
+    TaskInstance,
+    TaskLog,
+)
+from bot.tools import Check, Toolset
+
+
+class Orchestrator(Protocol):
+    """Airflow (2 or 3) seen read-only."""
+
+    system: str  # "Airflow"
+
+    def health(self) -> AirflowHealth: ...
+
+    def version(self) -> str: ...
+
+    def dags(self, *, limit: int = 500) -> list[Dag]: ...
+
+    def dag(self, dag_id: str) -> Dag:
+        """Raises `NotFound` (with close dag ids as suggestions) for an unknown id."""
+        ...
+
+    def runs(
+        self,
+        dag_id: str | None = None,
+        *,
+        states: Sequence[str] = (),
+        since: datetime | None = None,
+        limit: int = 25,
+    ) -> list[DagRun]:
+        """Newest first. `dag_id=None` lists across all DAGs."""
+        ...
+
+    def run(self, dag_id: str, run_id: str) -> DagRun: ...
+
+    def task_instances(
+        self, dag_id: str, run_id: str, *, states: Sequence[str] = ()
+    ) -> list[TaskInstance]: ...
+
+    def tries(
+        self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1
+    ) -> list[TaskInstance]: ...
+
+    def task_log(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        *,
+        map_index: int = -1,
+        max_chars: int = 20_000,
+    ) -> TaskLog:
+        """The tail of one try's log (errors are at the end), at most `max_chars`."""
+        ...
+
+    def import_errors(self) -> list[ImportError_]: ...
+
+
+class DbtProject(Protocol):
+    """One view over a dbt project, from local artifacts or dbt Cloud."""
+
+    system: str  # "dbt" or "dbt Cloud"
+
+    def node(self, name: str) -> DbtNode:
+        """A model, seed, snapshot, source (``source_name.table``) or exposure by name or
+        unique id. Raises `NotFound` with close names as suggestions."""
+        ...
+
+    def nodes(self, resource_type: str | None = None) -> list[DbtNode]: ...
+
+    def lineage(self, name: str, *, depth: int | None = None) -> Lineage: ...
+
+    def last_run(self) -> DbtRun | None: ...
+
+    def freshness(self) -> list[SourceFreshness]:
+        """Latest source freshness results (empty when never computed)."""
+        ...
+
+    def as_of(self) -> datetime | None:
+        """When the artifacts were generated."""
+        ...
+
+
+class DbtRuns(Protocol):
+    """dbt Cloud's run history: a specific run's results, for `triage dbt <run_id>`."""
+
+    system: str
+
+    def cloud_run(self, run_id: int) -> DbtRun:
+        """The run's results (from its step artifacts), job name, status and URL."""
+        ...
+
+
+class WarehouseCatalog(Protocol):
+    """Warehouse metadata only: schemas, tables, columns, sizes, freshness."""
+
+    system: str  # "warehouse"
+    dialect: str
+
+    def schemas(self) -> list[str]: ...
+
+    def tables(self, schema: str | None = None) -> list[Table]:
+        """Every table of `schema` (or of the configured schemas) in bulk queries."""
+        ...
+
+    def table(self, schema: str, name: str) -> Table: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sources:
+    """The connectors this deployment has, plus the clock they are read against.
+
+    A `None` source is not configured. The demo freezes `now` at the time its data was
+    recorded so "failed in the last 24 h" stays true for recorded data.
+    """
+
+    airflow: Orchestrator | None = None
+    dbt: DbtProject | None = None
+    dbt_runs: DbtRuns | None = None
+    warehouse: WarehouseCatalog | None = None
+    toolsets: tuple[Toolset, ...] = ()
+    now: Callable[[], datetime] = field(default=_utcnow)
+    label: str = ""  # e.g. "demo environment (recorded 2026-11-25)"
+
+    def configured(self) -> list[str]:
+        return [
+            name
+            for name, source in (
+                ("Airflow", self.airflow),
+                ("dbt", self.dbt),
+                ("warehouse", self.warehouse),
+            )
+            if source is not None
+        ]
+
+    def checks(self) -> list[Check]:
+        return [toolset.check() for toolset in self.toolsets]

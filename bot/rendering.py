@@ -1,0 +1,146 @@
+"""Platform-neutral renderers of a `Reply`: plain text, Markdown and JSON.
+
+Block Kit, Discord embeds and the Rich console live with their channels in ``handlers/``; these
+three serve the CLI (``--format``), logs, the audit store and any channel without rich output.
+
+The JSON form is a public contract (``docs/reply-json.md``): keys are only ever added, and
+``schema`` changes when something is removed or changes meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from bot.messages import Action, Code, Field, Image, Link, Reply, Section, Tone
+
+JSON_SCHEMA = "pipebot.reply/1"
+
+_TONE_MARK = {Tone.INFO: "", Tone.SUCCESS: "✓ ", Tone.WARNING: "! ", Tone.ERROR: "✗ "}
+
+
+def to_text(reply: Reply) -> str:
+    """Readable plain text: what a terminal without colours or a log line shows."""
+    out: list[str] = []
+    if reply.title:
+        out.append(_TONE_MARK[reply.tone] + reply.title)
+        out.append("")
+    if reply.text:
+        out.extend([reply.text, ""])
+    for section in reply.sections:
+        out.extend(_section_text(section))
+        out.append("")
+    if reply.actions:
+        out.append("Actions: " + ", ".join(a.label for a in reply.actions))
+        out.append("")
+    if reply.sources:
+        out.append("Sources: " + "; ".join(reply.sources))
+    out.extend(f"Note: {note}" for note in reply.notes)
+    return "\n".join(out).strip() + "\n"
+
+
+def _section_text(section: Section) -> list[str]:
+    lines: list[str] = []
+    if section.heading:
+        lines.append(section.heading)
+        lines.append("-" * len(section.heading))
+    if section.text:
+        lines.append(section.text)
+    if section.fields:
+        width = max(len(f.label) for f in section.fields)
+        lines.extend(f"{f.label.ljust(width)}  {f.value}" for f in section.fields)
+    lines.extend(f"• {bullet}" for bullet in section.bullets)
+    if section.code is not None:
+        if section.code.title:
+            lines.append(section.code.title + ":")
+        lines.extend("    " + line for line in section.code.text.splitlines())
+        if section.code.truncated_from is not None:
+            lines.append(f"    [truncated: excerpt of {section.code.truncated_from:,} characters]")
+    lines.extend(f"{link.label}: {link.url}" for link in section.links)
+    if section.image is not None:
+        lines.append(f"[image: {section.image.alt}] {section.image.url}")
+    return lines
+
+
+_TONE_EMOJI = {Tone.INFO: "", Tone.SUCCESS: "✅ ", Tone.WARNING: "⚠️ ", Tone.ERROR: "🔴 "}
+
+
+def to_markdown(reply: Reply) -> str:
+    """GitHub-flavoured Markdown (Discord and most chat tools render it)."""
+    out: list[str] = []
+    if reply.title:
+        out.extend([f"### {_TONE_EMOJI[reply.tone]}{_escape(reply.title)}", ""])
+    if reply.text:
+        out.extend([reply.text, ""])
+    for section in reply.sections:
+        if section.heading:
+            out.append(f"**{_escape(section.heading)}**")
+        if section.text:
+            out.append(section.text)
+        out.extend(f"- **{_escape(f.label)}:** {f.value}" for f in section.fields)
+        out.extend(f"- {bullet}" for bullet in section.bullets)
+        if section.code is not None:
+            fence = "````" if "```" in section.code.text else "```"
+            if section.code.title:
+                out.append(f"_{_escape(section.code.title)}_")
+            out.extend([f"{fence}{section.code.language}", section.code.text, fence])
+            if section.code.truncated_from is not None:
+                out.append(f"_[truncated: excerpt of {section.code.truncated_from:,} characters]_")
+        out.extend(f"- [{_escape(link.label)}]({link.url})" for link in section.links)
+        if section.image is not None:
+            out.append(f"![{_escape(section.image.alt)}]({section.image.url})")
+        out.append("")
+    for action in reply.actions:
+        if action.url:
+            out.append(f"- [{_escape(action.label)}]({action.url})")
+    if reply.sources:
+        out.append("<sub>Sources: " + "; ".join(reply.sources) + "</sub>")
+    out.extend(f"<sub>{note}</sub>" for note in reply.notes)
+    return "\n".join(out).strip() + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("*", "\\*").replace("_", "\\_").replace("[", "\\[").replace("]", "\\]")
+
+
+def to_dict(reply: Reply) -> dict[str, Any]:
+    """The documented JSON structure (see ``docs/reply-json.md``), JSON-native types only."""
+    body = asdict(reply)
+    body["tone"] = reply.tone.value
+    native: dict[str, Any] = json.loads(json.dumps({"schema": JSON_SCHEMA, **body}))
+    return native
+
+
+def from_dict(body: dict[str, Any]) -> Reply:
+    """Rebuild a `Reply` from `to_dict` output (the outbox stores replies this way)."""
+    if body.get("schema") != JSON_SCHEMA:
+        raise ValueError(f"not a {JSON_SCHEMA} document: schema={body.get('schema')!r}")
+
+    def section(data: dict[str, Any]) -> Section:
+        code = data.get("code")
+        image = data.get("image")
+        return Section(
+            heading=data.get("heading", ""),
+            text=data.get("text", ""),
+            fields=tuple(Field(f["label"], f["value"]) for f in data.get("fields", ())),
+            bullets=tuple(data.get("bullets", ())),
+            code=Code(**code) if code else None,
+            links=tuple(Link(link["label"], link["url"]) for link in data.get("links", ())),
+            image=Image(image["url"], image["alt"]) if image else None,
+        )
+
+    return Reply(
+        title=body.get("title", ""),
+        tone=Tone(body.get("tone", "info")),
+        text=body.get("text", ""),
+        sections=tuple(section(s) for s in body.get("sections", ())),
+        actions=tuple(Action(**a) for a in body.get("actions", ())),
+        sources=tuple(body.get("sources", ())),
+        notes=tuple(body.get("notes", ())),
+        ephemeral=bool(body.get("ephemeral", False)),
+    )
+
+
+def to_json(reply: Reply, *, indent: int | None = 2) -> str:
+    return json.dumps(to_dict(reply), indent=indent, ensure_ascii=False, sort_keys=False)

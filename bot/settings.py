@@ -1,0 +1,501 @@
+"""pipebot's one typed configuration, read once at start-up and passed down.
+
+Environment variables use the prefix ``PIPEBOT_`` and ``__`` between a section and its field
+(``PIPEBOT_AIRFLOW__BASE_URL``); a ``.env`` file in the working directory is read too. The names
+the ecosystem already uses (``DATABASE_URL``, ``SLACK_BOT_TOKEN``, ``ANTHROPIC_API_KEY`` …) are
+accepted as fallbacks, with the ``PIPEBOT_`` name winning when both are set.
+
+A section left unset disables its connector. ``load_settings`` turns a validation failure into a
+`ConfigError` whose message names the environment variable and what it expects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "PIPEBOT_"
+NESTED_DELIMITER = "__"
+
+# Names other tools already use, mapped to (section, field); section None = top level.
+ECOSYSTEM_NAMES: dict[str, tuple[str | None, str]] = {
+    "DATABASE_URL": (None, "database_url"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "DISCORD_TOKEN": ("discord", "token"),
+    "ANTHROPIC_API_KEY": ("agent", "api_key"),
+    "ANTHROPIC_BASE_URL": ("agent", "base_url"),
+}
+
+
+# Lists come from env vars as "a, b, c" (not JSON), split by `_comma_list`.
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    value = value.strip()
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ValueError("expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AirflowSettings(_Section):
+    base_url: str | None = Field(
+        None, description="Airflow webserver/API server URL, e.g. https://airflow.example.com"
+    )
+    username: str | None = Field(None, description="Airflow user (a Viewer role is enough)")
+    password: SecretStr | None = Field(None, description="Password of that user")
+    token: SecretStr | None = Field(
+        None, description="A ready-made API token (JWT); used instead of username/password"
+    )
+    api_version: Literal["auto", "v2", "v1"] = Field(
+        "auto", description="auto detects Airflow 3 (/api/v2) or Airflow 2 (/api/v1)"
+    )
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for each API call")
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate")
+
+    _check_url = field_validator("base_url")(_http_url)
+
+    @property
+    def enabled(self) -> bool:
+        return self.base_url is not None
+
+
+class DbtCloudSettings(_Section):
+    account_id: int | None = Field(None, gt=0, description="dbt Cloud account id (a number)")
+    token: SecretStr | None = Field(
+        None, description="dbt Cloud service token with read-only / metadata permissions"
+    )
+    base_url: str = Field(
+        "https://cloud.getdbt.com",
+        description="Access URL of your dbt Cloud region or cell, e.g. https://ab123.us1.dbt.com",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Secret dbt Cloud shows when you create the outgoing webhook"
+    )
+    job_id: int | None = Field(
+        None, gt=0, description="Production job whose latest artifacts describe the project"
+    )
+    timeout: float = Field(20.0, gt=0, le=300, description="Seconds to wait for each API call")
+
+    _check_url = field_validator("base_url")(_http_url)
+
+    @property
+    def enabled(self) -> bool:
+        return self.account_id is not None and self.token is not None
+
+
+class DbtSettings(_Section):
+    artifacts_dir: Path | None = Field(
+        None, description="A dbt target/ folder holding manifest.json, run_results.json …"
+    )
+
+    @field_validator("artifacts_dir")
+    @classmethod
+    def _must_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"expected an existing folder (a dbt target/ directory): {value}")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.artifacts_dir is not None
+
+
+class WarehouseSettings(_Section):
+    url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the warehouse, e.g. postgresql+psycopg://reader@host/db "
+        "or duckdb:///path/to/file.duckdb (use a role that can read catalog views only)",
+    )
+    schemas: CommaList = Field(
+        default_factory=list, description="Comma-separated schemas to describe (empty: all)"
+    )
+    statement_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a catalog query may run before it is cancelled"
+    )
+    row_cap: int = Field(5000, gt=0, le=1_000_000, description="Most rows a guarded query returns")
+
+    _split = field_validator("schemas", mode="before")(_comma_list)
+
+    @field_validator("url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError(
+                "expected a SQLAlchemy URL such as postgresql+psycopg://user@host/db"
+            ) from None
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+
+class SlackSettings(_Section):
+    bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-…)")
+    signing_secret: SecretStr | None = Field(None, description="Signing secret (HTTP mode)")
+    app_token: SecretStr | None = Field(None, description="App-level token (xapp-…, Socket Mode)")
+    api_url: str | None = Field(
+        None,
+        description="Slack Web API base URL (GovSlack, proxies); default https://slack.com/api/",
+    )
+
+    _check_url = field_validator("api_url")(_http_url)
+
+
+class DiscordSettings(_Section):
+    token: SecretStr | None = Field(None, description="Discord bot token")
+    api_url: str | None = Field(None, description="Discord REST base URL (proxies, tests)")
+
+    _check_url = field_validator("api_url")(_http_url)
+
+
+class AgentSettings(_Section):
+    api_key: SecretStr | None = Field(
+        None, description="Anthropic API key; without it commands work, free-form questions don't"
+    )
+    base_url: str | None = Field(None, description="Anthropic API base URL (gateways, tests)")
+    model: str = Field("claude-sonnet-5-5", min_length=1, description="Claude model id")
+    max_steps: int = Field(
+        8, ge=1, le=50, description="Model turns per question; the last one may not call tools"
+    )
+    max_tool_calls: int = Field(24, ge=1, le=200, description="Tool calls per question")
+    max_tokens: int = Field(2048, ge=256, le=16000, description="Output tokens per model response")
+    timeout: float = Field(
+        120.0, gt=0, le=1800, description="Wall-clock seconds for one answer, tools included"
+    )
+    request_timeout: float = Field(
+        60.0, gt=0, le=600, description="Seconds to wait for one Messages API response"
+    )
+    conversation_token_budget: int = Field(
+        300_000, ge=1000, description="Tokens (in + out + cache) one thread may spend"
+    )
+    daily_token_budget: int = Field(
+        3_000_000, ge=1000, description="Tokens the whole deployment may spend per UTC day"
+    )
+    tool_output_chars: int = Field(
+        12_000, ge=500, le=200_000, description="Characters of one tool result the model sees"
+    )
+
+    _check_url = field_validator("base_url")(_http_url)
+
+    @property
+    def enabled(self) -> bool:
+        return self.api_key is not None
+
+
+class RedactionSettings(_Section):
+    patterns: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated extra regular expressions masked everywhere "
+        "(e.g. customer ids)",
+    )
+    pii_columns: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated column names whose values are masked in tool outputs "
+        "(e.g. email,phone)",
+    )
+
+    _split = field_validator("patterns", "pii_columns", mode="before")(_comma_list)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression {pattern!r}: {exc}") from None
+        return value
+
+
+class OwnerSettings(_Section):
+    """How owner names from Airflow and dbt become mentions in chat."""
+
+    slack: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated owner=ID pairs: a user (U…) or user group (S…), e.g. "
+        "dana=U024BE7LH,data-platform=S0614TZR7,fin-de@example.com=U0G9QF9C6",
+    )
+    discord: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated owner=ID pairs of Discord users (or role:ID for roles)",
+    )
+
+    _split = field_validator("slack", "discord", mode="before")(_comma_list)
+
+    @field_validator("slack", "discord")
+    @classmethod
+    def _pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            name, _, ident = pair.partition("=")
+            if not name.strip() or not ident.strip():
+                raise ValueError(f"expected owner=ID pairs, got {pair!r}")
+        return value
+
+
+class AccessSettings(_Section):
+    """Who may use which command group; an empty list means everyone."""
+
+    read_channels: CommaList = Field(
+        default_factory=list, description="Channels allowed to use read commands (status, dag …)"
+    )
+    read_users: CommaList = Field(default_factory=list, description="Users allowed read commands")
+    ask_channels: CommaList = Field(
+        default_factory=list, description="Channels allowed to ask the agent (costs tokens)"
+    )
+    ask_users: CommaList = Field(default_factory=list, description="Users allowed to ask the agent")
+    incidents_channels: CommaList = Field(
+        default_factory=list, description="Channels allowed to acknowledge/resolve/mute incidents"
+    )
+    incidents_users: CommaList = Field(
+        default_factory=list, description="Users allowed to acknowledge/resolve/mute incidents"
+    )
+    digest_channels: CommaList = Field(
+        default_factory=list, description="Channels allowed to schedule or remove digests"
+    )
+    digest_users: CommaList = Field(
+        default_factory=list, description="Users allowed to schedule or remove digests"
+    )
+
+    _split = field_validator("*", mode="before")(_comma_list)
+
+
+class WebhookSettings(_Section):
+    token: SecretStr | None = Field(
+        None, description="Shared token Airflow callbacks and generic alerts must present"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything pipebot can be configured with. See ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = Field(
+        "sqlite:///pipebot.db",
+        description="The bot's own database (SQLAlchemy URL); default a SQLite file in the "
+        "working directory. postgres:// URLs are accepted",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    log_format: Literal["auto", "human", "json"] = Field(
+        "auto", description="auto: human-readable on a terminal, JSON lines otherwise"
+    )
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    dbt_cloud: DbtCloudSettings = Field(default_factory=DbtCloudSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    owners: OwnerSettings = Field(default_factory=OwnerSettings)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        # Heroku-style URLs; we talk to PostgreSQL through psycopg 3.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                value = "postgresql+psycopg://" + value[len(prefix) :]
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "expected a database URL such as sqlite:///pipebot.db or "
+                "postgresql://user:password@host:5432/pipebot"
+            ) from None
+        if not url.drivername:
+            raise ValueError("expected a database URL with a scheme, e.g. sqlite:///pipebot.db")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _EcosystemNames(settings_cls),
+            file_secret_settings,
+        )
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for the redactor."""
+        found: list[str] = []
+        for _, value in _walk(self):
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append(value.get_secret_value())
+        warehouse_url = self.warehouse.url
+        if warehouse_url is not None:
+            password = make_url(warehouse_url.get_secret_value()).password
+            if password:
+                found.append(str(password))
+        db_password = make_url(self.database_url).password
+        if db_password:
+            found.append(str(db_password))
+        return found
+
+
+class _EcosystemNames(PydanticBaseSettingsSource):
+    """Reads ``DATABASE_URL``, ``SLACK_BOT_TOKEN`` … from the environment and ``.env``."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        env_file = self.config.get("env_file")
+        values: dict[str, str | None] = {}
+        if isinstance(env_file, str) and Path(env_file).is_file():
+            values.update(dotenv_values(env_file))
+        values.update(os.environ)
+        result: dict[str, Any] = {}
+        for name, (section, field) in ECOSYSTEM_NAMES.items():
+            value = values.get(name)
+            if not value:
+                continue
+            if section is None:
+                result[field] = value
+            else:
+                result.setdefault(section, {})[field] = value
+        return result
+
+
+def _walk(model: BaseModel, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _walk(value, (*prefix, name))
+        else:
+            yield (*prefix, name), value
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    """``("airflow", "base_url")`` → ``PIPEBOT_AIRFLOW__BASE_URL``."""
+    return ENV_PREFIX + NESTED_DELIMITER.join(part.upper() for part in path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingDoc:
+    env: str
+    default: str
+    description: str
+    secret: bool
+    also: tuple[str, ...]
+
+
+def reference() -> list[SettingDoc]:
+    """Every setting with its env var, default and description (drives docs and their test)."""
+    also_by_path = {
+        tuple(p for p in (section, field) if p): name
+        for name, (section, field) in ECOSYSTEM_NAMES.items()
+    }
+    docs: list[SettingDoc] = []
+
+    def visit(model_cls: type[BaseModel], prefix: tuple[str, ...]) -> None:
+        for name, info in model_cls.model_fields.items():
+            path = (*prefix, name)
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                visit(annotation, path)
+                continue
+            default = info.get_default(call_default_factory=True)
+            shown = (
+                ""
+                if default is None
+                else (",".join(default) if isinstance(default, list) else str(default))
+            )
+            also = (also_by_path[path],) if path in also_by_path else ()
+            docs.append(
+                SettingDoc(
+                    env=env_name(path),
+                    default=shown,
+                    description=info.description or "",
+                    secret="SecretStr" in str(annotation),
+                    also=also,
+                )
+            )
+
+    visit(Settings, ())
+    return docs
+
+
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Read the settings once; raise `ConfigError` naming the variable on invalid input."""
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        # Raised before validation when an env value cannot be decoded for its field.
+        raise ConfigError(f"invalid setting: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
+        name = env_name(path) if path else "settings"
+        also = [n for n, (s, f) in ECOSYSTEM_NAMES.items() if tuple(p for p in (s, f) if p) == path]
+        if also:
+            name += f" (or {also[0]})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known setting; see docs/configuration.md"
+        problems.append(f"{name}: {message}")
+    return "invalid setting " + "; ".join(problems)

@@ -1,0 +1,107 @@
+"""Digest schedules and their runs. A run is claimed per (schedule, slot) through a unique
+constraint, so two clocks by mistake — or a restart inside the grace window — post once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.tables import DigestRunRow, DigestScheduleRow, utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestSchedule:
+    id: int
+    name: str
+    platform: str
+    workspace: str
+    channel: str
+    cron: str
+    timezone: str
+    created_by: str
+    enabled: bool
+
+
+def _schedule(row: DigestScheduleRow) -> DigestSchedule:
+    return DigestSchedule(
+        id=row.id,
+        name=row.name,
+        platform=row.platform,
+        workspace=row.workspace,
+        channel=row.channel,
+        cron=row.cron,
+        timezone=row.timezone,
+        created_by=row.created_by,
+        enabled=row.enabled,
+    )
+
+
+class Digests:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def add_schedule(
+        self,
+        *,
+        name: str,
+        platform: str,
+        workspace: str,
+        channel: str,
+        cron: str,
+        timezone: str,
+        created_by: str,
+    ) -> DigestSchedule | None:
+        """Create a schedule; None when the channel already has one with that name."""
+        try:
+            with self._sessions.begin() as session:
+                row = DigestScheduleRow(
+                    name=name,
+                    platform=platform,
+                    workspace=workspace,
+                    channel=channel,
+                    cron=cron,
+                    timezone=timezone,
+                    created_by=created_by,
+                )
+                session.add(row)
+                session.flush()
+                return _schedule(row)
+        except IntegrityError:
+            return None
+
+    def schedules(self, *, channel: str | None = None) -> list[DigestSchedule]:
+        query = select(DigestScheduleRow).order_by(DigestScheduleRow.id)
+        if channel is not None:
+            query = query.where(DigestScheduleRow.channel == channel)
+        with self._sessions() as session:
+            return [_schedule(row) for row in session.scalars(query)]
+
+    def remove_schedule(self, schedule_id: int) -> bool:
+        with self._sessions.begin() as session:
+            row = session.get(DigestScheduleRow, schedule_id)
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+    def claim_run(self, schedule_id: int, slot: str) -> int | None:
+        """Claim the run of `schedule_id` for `slot`; None when it was already claimed."""
+        try:
+            with self._sessions.begin() as session:
+                row = DigestRunRow(schedule_id=schedule_id, slot=slot)
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def finish_run(self, run_id: int, *, error: str | None = None) -> None:
+        with self._sessions.begin() as session:
+            row = session.get_one(DigestRunRow, run_id)
+            row.status = "failed" if error else "posted"
+            row.error = error
+            row.finished_at = utcnow()

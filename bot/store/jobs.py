@@ -1,0 +1,102 @@
+"""Accepted work: a handler records the job (keyed by the platform's event id) before it
+acknowledges, then a worker claims and runs it. A job left `running` by a crash is claimed
+again when its lease ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.tables import JobRow, utcnow
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobItem:
+    id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Jobs:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def submit(self, key: str, kind: str, payload: dict[str, Any]) -> int | None:
+        """Record a job; None when `key` was already submitted (a duplicate delivery)."""
+        try:
+            with self._sessions.begin() as session:
+                row = JobRow(key=key[:255], kind=kind, payload=payload)
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def claim(self, *, lease: timedelta, job_id: int | None = None) -> JobItem | None:
+        """Take the oldest runnable job (or `job_id`), leasing it to this worker."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            query = (
+                select(JobRow)
+                .where(
+                    or_(
+                        (JobRow.status == QUEUED) & (JobRow.run_after <= now),
+                        (JobRow.status == RUNNING) & (JobRow.locked_until < now),
+                    )
+                )
+                .order_by(JobRow.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if job_id is not None:
+                query = query.where(JobRow.id == job_id)
+            row = session.scalars(query).one_or_none()
+            if row is None:
+                return None
+            row.status = RUNNING
+            row.attempts += 1
+            row.locked_until = now + lease
+            return JobItem(
+                id=row.id, key=row.key, kind=row.kind, payload=row.payload, attempts=row.attempts
+            )
+
+    def finish(self, job_id: int) -> None:
+        with self._sessions.begin() as session:
+            row = session.get_one(JobRow, job_id)
+            row.status = DONE
+            row.finished_at = utcnow()
+            row.locked_until = None
+
+    def fail(self, job_id: int, error: str, *, retry_at: datetime | None) -> None:
+        """Record a failure; with `retry_at` the job runs again then, else it stays failed."""
+        with self._sessions.begin() as session:
+            row = session.get_one(JobRow, job_id)
+            row.error = error[:2000]
+            row.locked_until = None
+            if retry_at is None:
+                row.status = FAILED
+                row.finished_at = utcnow()
+            else:
+                row.status = QUEUED
+                row.run_after = retry_at
+
+    def status(self, key: str) -> str | None:
+        with self._sessions() as session:
+            return session.scalar(select(JobRow.status).where(JobRow.key == key[:255]))
+
+    def counts(self) -> dict[str, int]:
+        with self._sessions() as session:
+            rows = session.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            ).all()
+        return {status: int(count) for status, count in rows}

@@ -1,0 +1,150 @@
+"""Airflow payloads (v2 and v1) → the frozen facts of `bot.facts`.
+
+Lenient on purpose: a missing or oddly typed field becomes an empty value rather than an
+exception, enum-like strings are kept verbatim (new states appear across minor versions),
+and dates accept ``Z``, offsets and nanoseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.facts import AirflowHealth, Dag, DagRun, ImportError_, TaskInstance
+from integrations.airflow._logs import parse_time
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _status(part: Any) -> str | None:
+    if isinstance(part, Mapping):
+        status = part.get("status")
+        return None if status is None else str(status)
+    return None
+
+
+def health(payload: Mapping[str, Any]) -> AirflowHealth:
+    scheduler = payload.get("scheduler")
+    heartbeat = (
+        scheduler.get("latest_scheduler_heartbeat") if isinstance(scheduler, Mapping) else None
+    )
+    return AirflowHealth(
+        metadatabase=_status(payload.get("metadatabase")),
+        scheduler=_status(scheduler),
+        triggerer=_status(payload.get("triggerer")),
+        dag_processor=_status(payload.get("dag_processor")),
+        scheduler_heartbeat=parse_time(heartbeat),
+    )
+
+
+def _schedule(payload: Mapping[str, Any]) -> str:
+    summary = payload.get("timetable_summary")
+    if summary:
+        return _text(summary)
+    interval = payload.get("schedule_interval")  # v1: {"__type": "CronExpression", "value": …}
+    if isinstance(interval, Mapping):
+        if interval.get("value") is not None:
+            return _text(interval["value"])
+        if interval.get("__type") == "TimeDelta":
+            days, seconds = interval.get("days", 0), interval.get("seconds", 0)
+            return f"every {days} d {seconds} s" if days else f"every {seconds} s"
+    return _text(interval or payload.get("timetable_description"))
+
+
+def dag(payload: Mapping[str, Any]) -> Dag:
+    tags = payload.get("tags") or ()
+    owners = payload.get("owners") or ()
+    return Dag(
+        dag_id=_text(payload.get("dag_id")),
+        display_name=_text(payload.get("dag_display_name") or payload.get("dag_id")),
+        description=_text(payload.get("description")),
+        is_paused=bool(payload.get("is_paused")),
+        owners=tuple(_text(o) for o in owners if o),
+        tags=tuple(_text(t.get("name")) if isinstance(t, Mapping) else _text(t) for t in tags if t),
+        schedule=_schedule(payload),
+        fileloc=_text(payload.get("relative_fileloc") or payload.get("fileloc")),
+        has_import_errors=bool(payload.get("has_import_errors")),
+        next_run=parse_time(
+            payload.get("next_dagrun_run_after")
+            or payload.get("next_dagrun_logical_date")
+            or payload.get("next_dagrun")
+        ),
+        last_parsed=parse_time(payload.get("last_parsed_time")),
+        max_active_runs=_int(payload.get("max_active_runs")),
+    )
+
+
+def dag_run(payload: Mapping[str, Any]) -> DagRun:
+    versions = payload.get("dag_versions")
+    version = None
+    if isinstance(versions, list) and versions and isinstance(versions[-1], Mapping):
+        version = _int(versions[-1].get("version_number"))
+    triggered_by = _text(payload.get("triggered_by"))
+    if not triggered_by and payload.get("external_trigger") is not None:  # v1
+        triggered_by = "external" if payload["external_trigger"] else "scheduler"
+    logical = payload.get("logical_date") or payload.get("execution_date")
+    return DagRun(
+        dag_id=_text(payload.get("dag_id")),
+        run_id=_text(payload.get("dag_run_id") or payload.get("run_id")),
+        state=_text(payload.get("state")),
+        run_type=_text(payload.get("run_type")),
+        logical_date=parse_time(logical),
+        run_after=parse_time(payload.get("run_after")),
+        start_date=parse_time(payload.get("start_date")),
+        end_date=parse_time(payload.get("end_date")),
+        duration_s=_float(payload.get("duration")),
+        triggered_by=triggered_by,
+        dag_version=version,
+        note=_text(payload.get("note")),
+    )
+
+
+def task_instance(payload: Mapping[str, Any]) -> TaskInstance:
+    state = payload.get("state")
+    map_index = _int(payload.get("map_index"))
+    return TaskInstance(
+        dag_id=_text(payload.get("dag_id")),
+        run_id=_text(payload.get("dag_run_id") or payload.get("run_id")),
+        task_id=_text(payload.get("task_id")),
+        state=None if state is None else str(state),
+        try_number=_int(payload.get("try_number")) or 0,
+        max_tries=_int(payload.get("max_tries")) or 0,
+        map_index=-1 if map_index is None else map_index,
+        # "@task" says more than "_PythonDecoratedOperator".
+        operator=_text(payload.get("operator_name") or payload.get("operator")),
+        start_date=parse_time(payload.get("start_date")),
+        end_date=parse_time(payload.get("end_date")),
+        duration_s=_float(payload.get("duration")),
+        hostname=_text(payload.get("hostname")),
+        owner=_text(payload.get("owner")),
+    )
+
+
+def import_error(payload: Mapping[str, Any]) -> ImportError_:
+    return ImportError_(
+        filename=_text(payload.get("filename")),
+        stack_trace=_text(payload.get("stack_trace") or payload.get("stacktrace")),
+        timestamp=parse_time(payload.get("timestamp")),
+    )

@@ -1,0 +1,203 @@
+"""The bot's store on SQLite and on the real PostgreSQL (each test runs on both)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from bot.messages import ThreadRef
+from bot.store import Store, schema
+from bot.store.audit import LlmUsage
+from bot.store.tables import Base
+
+
+def test_migrations_create_exactly_the_models(store: Store) -> None:
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    assert schema.current_revision(store.engine) == schema.head_revision(store.engine)
+    tables = set(inspect(store.engine).get_table_names())
+    assert {
+        "conversations",
+        "messages",
+        "processed_events",
+        "tool_calls",
+        "llm_calls",
+        "incidents",
+        "digest_schedules",
+        "digest_runs",
+        "outbox",
+        "jobs",
+    } <= tables
+
+
+def test_upgrade_is_idempotent(store_url: str) -> None:
+    first = Store.open(store_url)
+    second = Store.open(store_url)  # a second start must not fail or re-create
+    assert schema.current_revision(second.engine) == schema.head_revision(second.engine)
+    first.close()
+    second.close()
+
+
+def test_event_claimed_once_even_concurrently(store: Store) -> None:
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        results.append(store.events.claim("slack:T1:Ev1"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert store.events.seen("slack:T1:Ev1")
+    assert not store.events.seen("slack:T1:Ev2")
+
+
+def test_prune_forgets_old_events(store: Store) -> None:
+    store.events.claim("old")
+    assert store.events.prune(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert store.events.claim("old")
+
+
+def test_threads_keep_history_in_order(store: Store) -> None:
+    ref = ThreadRef(platform="slack", workspace="T1", channel="C1", thread="1700000000.000100")
+    conversation = store.threads.touch(ref)
+    assert store.threads.touch(ref) == conversation
+    assert store.threads.find(ref) == conversation
+    for i in range(5):
+        store.threads.add(conversation, role="user" if i % 2 == 0 else "bot", text=f"m{i}")
+    history = store.threads.history(conversation, limit=3)
+    assert [m.text for m in history] == ["m2", "m3", "m4"]
+    assert history[0].created_at.tzinfo is UTC
+    other = ThreadRef(platform="slack", workspace="T1", channel="C1", thread="other")
+    assert store.threads.find(other) is None
+
+
+def test_outbox_records_once_and_retries(store: Store) -> None:
+    target = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    assert store.outbox.enqueue("reply:Ev1", body={"text": "hi"}, thread="1.2", **target)
+    assert not store.outbox.enqueue("reply:Ev1", body={"text": "again"}, **target)
+    claimed = store.outbox.claim_due(platform="slack")
+    assert [item.key for item in claimed] == ["reply:Ev1"]
+    assert claimed[0].body == {"text": "hi"} and claimed[0].attempts == 1
+    assert store.outbox.claim_due(platform="slack") == []  # leased
+    store.outbox.mark_retry(
+        claimed[0].id, "429 ratelimited", at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    again = store.outbox.claim_due(platform="slack")
+    assert again[0].attempts == 2
+    store.outbox.mark_sent(again[0].id, "1700000000.000200")
+    item = store.outbox.get("reply:Ev1")
+    assert item is not None and item.status == "sent" and item.remote_ref == "1700000000.000200"
+    assert store.outbox.claim_due(platform="slack") == []
+    assert store.outbox.counts() == {"sent": 1}
+
+
+def test_outbox_lease_expiry_makes_post_due_again(store: Store) -> None:
+    store.outbox.enqueue("k", platform="slack", workspace="T", channel="C", body={})
+    store.outbox.claim_due(platform="slack", lease=timedelta(seconds=-1))
+    assert [i.key for i in store.outbox.claim_due(platform="slack")] == ["k"]
+
+
+def test_jobs_submit_once_claim_finish_and_retry(store: Store) -> None:
+    job_id = store.jobs.submit("slack:Ev9", "message", {"text": "status"})
+    assert job_id is not None
+    assert store.jobs.submit("slack:Ev9", "message", {"text": "status"}) is None
+    job = store.jobs.claim(lease=timedelta(minutes=5))
+    assert job is not None and job.payload == {"text": "status"} and job.attempts == 1
+    assert store.jobs.claim(lease=timedelta(minutes=5)) is None
+    store.jobs.fail(job.id, "boom", retry_at=datetime.now(UTC) - timedelta(seconds=1))
+    again = store.jobs.claim(lease=timedelta(minutes=5))
+    assert again is not None and again.attempts == 2
+    store.jobs.finish(again.id)
+    assert store.jobs.status("slack:Ev9") == "done"
+
+
+def test_crashed_job_is_claimed_again_after_its_lease(store: Store) -> None:
+    store.jobs.submit("k", "message", {})
+    assert store.jobs.claim(lease=timedelta(seconds=-1)) is not None  # worker "dies"
+    assert store.jobs.claim(lease=timedelta(minutes=5)) is not None
+
+
+def test_digest_run_claimed_once_per_slot(store: Store) -> None:
+    schedule = store.digests.add_schedule(
+        name="daily",
+        platform="slack",
+        workspace="T1",
+        channel="C1",
+        cron="0 9 * * mon-fri",
+        timezone="Europe/Berlin",
+        created_by="U1",
+    )
+    assert schedule is not None
+    assert (
+        store.digests.add_schedule(
+            name="daily",
+            platform="slack",
+            workspace="T1",
+            channel="C1",
+            cron="0 10 * * *",
+            timezone="UTC",
+            created_by="U2",
+        )
+        is None
+    )
+    run = store.digests.claim_run(schedule.id, "2026-11-25")
+    assert run is not None
+    assert store.digests.claim_run(schedule.id, "2026-11-25") is None
+    assert store.digests.claim_run(schedule.id, "2026-11-26") is not None
+    store.digests.finish_run(run)
+    assert [s.name for s in store.digests.schedules(channel="C1")] == ["daily"]
+    assert store.digests.remove_schedule(schedule.id)
+    assert store.digests.schedules() == []
+
+
+def test_audit_sums_tokens(store: Store) -> None:
+    ref = ThreadRef(platform="console", workspace="local", channel="c", thread="t")
+    conversation = store.threads.touch(ref)
+    usage = LlmUsage(
+        model="claude-sonnet-5-5",
+        stop_reason="end_turn",
+        input_tokens=100,
+        output_tokens=20,
+        cache_read_tokens=1000,
+        cache_write_tokens=0,
+        cost_usd=0.001,
+    )
+    store.audit.llm_call(usage, conversation_id=conversation)
+    store.audit.llm_call(usage)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert store.audit.tokens_used(since=since) == 2 * 1120
+    assert store.audit.tokens_used(since=since, conversation_id=conversation) == 1120
+    store.audit.tool_call(
+        tool="get_dag",
+        system="Airflow",
+        invocation="GET /api/v2/dags/x",
+        status="success",
+        conversation_id=conversation,
+    )
+    assert store.audit.tool_calls(conversation_id=conversation) == ["GET /api/v2/dags/x"]
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    store.jobs.submit("k", "message", {})
+    job = store.jobs.claim(lease=timedelta(minutes=1))
+    assert job is not None
+    with pytest.raises(Exception, match="naive datetime"):
+        store.jobs.fail(job.id, "x", retry_at=datetime.now())
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    from bot.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot open the bot database"):
+        Store.open("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/none")
