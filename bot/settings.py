@@ -39,6 +39,7 @@ NESTED_DELIMITER = "__"
 # Names other tools already use, mapped to (section, field); section None = top level.
 ECOSYSTEM_NAMES: dict[str, tuple[str | None, str]] = {
     "DATABASE_URL": (None, "database_url"),
+    "PORT": (None, "port"),
     "SLACK_BOT_TOKEN": ("slack", "bot_token"),
     "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
     "SLACK_APP_TOKEN": ("slack", "app_token"),
@@ -168,7 +169,22 @@ class WarehouseSettings(_Section):
         return self.url is not None
 
 
+# The bot scopes pipebot uses; deploy/slack-app-manifest.yaml lists the same (a test checks).
+SLACK_BOT_SCOPES = (
+    "app_mentions:read",
+    "assistant:write",
+    "channels:history",
+    "chat:write",
+    "chat:write.public",
+    "commands",
+    "groups:history",
+    "im:history",
+)
+
+
 class SlackSettings(_Section):
+    """Slack: a single-workspace bot token, or OAuth installs into many workspaces."""
+
     bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-…)")
     signing_secret: SecretStr | None = Field(None, description="Signing secret (HTTP mode)")
     app_token: SecretStr | None = Field(None, description="App-level token (xapp-…, Socket Mode)")
@@ -176,8 +192,61 @@ class SlackSettings(_Section):
         None,
         description="Slack Web API base URL (GovSlack, proxies); default https://slack.com/api/",
     )
+    mode: Literal["auto", "socket", "http"] = Field(
+        "auto",
+        description="How Slack reaches pipebot: socket (Socket Mode, needs the app token), http "
+        "(POST /slack/events, needs the signing secret), auto (Socket Mode when an app token is "
+        "set, else HTTP)",
+    )
+    client_id: str | None = Field(
+        None,
+        description="OAuth client id: set it with the client secret to let many workspaces "
+        "install pipebot at /slack/install (instead of one bot token)",
+    )
+    client_secret: SecretStr | None = Field(None, description="OAuth client secret")
+    scopes: CommaList = Field(
+        default_factory=lambda: list(SLACK_BOT_SCOPES),
+        description="Comma-separated bot scopes requested by the OAuth install; keep them in step "
+        "with deploy/slack-app-manifest.yaml",
+    )
+    redirect_uri: str | None = Field(
+        None,
+        description="Public OAuth redirect URL, e.g. https://pipebot.example.com/slack/"
+        "oauth_redirect (default: the one configured in the Slack app)",
+    )
+    workers: int = Field(
+        32,
+        ge=1,
+        le=512,
+        description="Requests answered at once; each may wait minutes on LLM and connector "
+        "calls, so this is sized for waiting, not for CPUs",
+    )
+    senders: int = Field(
+        4, ge=1, le=64, description="Threads delivering queued posts to Slack (the outbox)"
+    )
+    progress_interval: float = Field(
+        1.0,
+        ge=0.2,
+        le=60,
+        description="Least seconds between two updates of a “working…” message or status",
+    )
+    stream: bool = Field(
+        True,
+        description="Stream answers in Slack assistant threads (chat.startStream); when off, "
+        "or when Slack refuses, answers are posted as messages",
+    )
 
-    _check_url = field_validator("api_url")(_http_url)
+    _check_url = field_validator("api_url", "redirect_uri")(_http_url)
+    _split = field_validator("scopes", mode="before")(_comma_list)
+
+    @property
+    def oauth(self) -> bool:
+        """Multi-workspace: installs through the OAuth flow, tokens in the database."""
+        return self.client_id is not None and self.client_secret is not None
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None or self.oauth
 
 
 class DiscordSettings(_Section):
@@ -244,6 +313,56 @@ class RedactionSettings(_Section):
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression {pattern!r}: {exc}") from None
         return value
+
+
+class AlertMatcherSpec(_Section):
+    """A pattern that recognises another bot's alert message in a channel."""
+
+    name: str = Field(description="A label for logs, e.g. 'airflow-slack-notifier'")
+    pattern: str = Field(
+        description="Regular expression with named groups: dag_id or job, and optionally "
+        "run_id, task_id, status"
+    )
+    system: Literal["airflow", "dbt"] = Field(description="Which system the alert is about")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if not {"dag_id", "job", "run_id"} & set(compiled.groupindex):
+            raise ValueError("needs a named group dag_id, job or run_id")
+        return value
+
+
+class AlertSettings(_Section):
+    """Alert intake and incidents."""
+
+    channel: str = Field(
+        "",
+        description="Where alerts from webhooks are triaged when they have no thread of their "
+        "own: a Slack channel id (e.g. C0123456789)",
+    )
+    window_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 30,
+        description="Repeats of a failure within this window join its incident",
+    )
+    matchers: list[AlertMatcherSpec] = Field(
+        default_factory=list,
+        description="JSON list of extra matchers for alerts other bots post in channels, e.g. "
+        '[{"name": "ours", "pattern": "DAG (?P<dag_id>\\S+) failed", "system": "airflow"}]',
+    )
+    follow_bots: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated bot ids/names whose channel messages are checked for "
+        "alerts (empty: any bot message that a matcher recognises)",
+    )
+
+    _split = field_validator("follow_bots", mode="before")(_comma_list)
 
 
 class OwnerSettings(_Section):
@@ -325,6 +444,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "human", "json"] = Field(
         "auto", description="auto: human-readable on a terminal, JSON lines otherwise"
     )
+    port: int = Field(
+        8000, ge=1, le=65535, description="Port `pipebot serve` listens on (platforms set PORT)"
+    )
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     dbt_cloud: DbtCloudSettings = Field(default_factory=DbtCloudSettings)
     dbt: DbtSettings = Field(default_factory=DbtSettings)
@@ -336,6 +458,7 @@ class Settings(BaseSettings):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     owners: OwnerSettings = Field(default_factory=OwnerSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("database_url", mode="before")
     @classmethod

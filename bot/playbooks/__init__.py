@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from bot.commands import Command, Commands
 from bot.owners import OwnerDirectory
-from bot.playbooks import dag, freshness, help, lineage, runs, status, triage
+from bot.playbooks import dag, freshness, help, incidents, lineage, runs, status, triage
+from bot.store.incidents import Incidents
 
 
-def default_commands(owners: OwnerDirectory | None = None) -> Commands:
+def default_commands(
+    owners: OwnerDirectory | None = None, incident_store: Incidents | None = None
+) -> Commands:
+    """The command table. Incident commands need the store's incident records."""
     directory = owners or OwnerDirectory()
     table: list[Command] = [
         Command(
@@ -53,5 +57,22 @@ def default_commands(owners: OwnerDirectory | None = None) -> Commands:
             run=freshness.run,
         ),
     ]
+    if incident_store is not None:
+        store = incident_store
+        table += [
+            Command(
+                name="incidents",
+                usage="incidents",
+                summary="open incidents, their owners and who is on them",
+                run=lambda r: incidents.list_open(r, store),
+            ),
+            Command(
+                name="incident",
+                usage=incidents.USAGE,
+                summary="acknowledge, snooze, resolve or mute an incident",
+                run=lambda r: incidents.act(r, store),
+                group="incidents",
+            ),
+        ]
     commands = Commands(table)
     return commands

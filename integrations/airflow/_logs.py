@@ -142,8 +142,11 @@ class JsonLogStream:
                     raise LogFormatError("log document is not valid JSON") from None
                 self._more()
                 continue
-            # A number (or anything) ending exactly at the buffer's end may continue.
-            if end >= len(self._buf) and not self._eof and self._more():
+            # A number cut by the chunk boundary ("1" of "1.5e10") decodes early: make sure
+            # more text follows it before trusting it.
+            near_end = end + 32 >= len(self._buf)
+            if isinstance(value, int | float) and near_end and not self._eof:
+                self._more()  # moves the buffer: decode again either way
                 continue
             self._pos = end
             return value

@@ -63,8 +63,14 @@ def test_rich_rendering_in_a_file(conversation: Conversation) -> None:
 def test_doctor_table() -> None:
     out = io.StringIO()
     ok = print_checks(
-        [Check(system="Airflow", ok=False, detail="cannot connect (connection refused)",
-               target="http://127.0.0.1:9")],
+        [
+            Check(
+                system="Airflow",
+                ok=False,
+                detail="cannot connect (connection refused)",
+                target="http://127.0.0.1:9",
+            )
+        ],
         store=(True, "sqlite:///x.db at revision 0001"),
         agent=False,
         stdout=out,

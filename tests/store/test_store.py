@@ -201,3 +201,75 @@ def test_unreachable_database_is_a_clear_error() -> None:
 
     with pytest.raises(StoreError, match="cannot open the bot database"):
         Store.open("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/none")
+
+
+def test_incident_grouping_within_window(store: Store) -> None:
+    kwargs = {
+        "fingerprint": "airflow:orders_daily:transform",
+        "system": "airflow",
+        "subject": "orders_daily",
+        "node": "transform",
+        "title": "orders_daily failed",
+        "window": timedelta(hours=24),
+    }
+    t0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    first = store.incidents.record_failure(run_id="r1", now=t0, **kwargs)
+    assert first.new and not first.repeat and not first.muted
+    same_run = store.incidents.record_failure(run_id="r1", now=t0 + timedelta(minutes=1), **kwargs)
+    assert not same_run.new and not same_run.repeat and same_run.incident.occurrences == 1
+    again = store.incidents.record_failure(run_id="r2", now=t0 + timedelta(hours=1), **kwargs)
+    assert (
+        again.repeat and again.incident.id == first.incident.id and again.incident.occurrences == 2
+    )
+    later = store.incidents.record_failure(run_id="r3", now=t0 + timedelta(hours=30), **kwargs)
+    assert later.new and later.incident.id != first.incident.id
+
+
+def test_incident_lifecycle_and_auto_resolve(store: Store) -> None:
+    occ = store.incidents.record_failure(
+        fingerprint="airflow:d:t",
+        system="airflow",
+        subject="d",
+        node="t",
+        title="d failed",
+        run_id="r1",
+        window=timedelta(hours=24),
+    )
+    incident_id = occ.incident.id
+    attached = store.incidents.attach_thread(
+        incident_id, platform="slack", workspace="T", channel="C", thread="1.1"
+    )
+    assert attached.thread == "1.1"
+    assert (
+        store.incidents.attach_thread(
+            incident_id, platform="slack", workspace="T", channel="C", thread="2.2"
+        ).thread
+        == "1.1"
+    )
+    assert store.incidents.acknowledge(incident_id, by="dana").acknowledged_by == "dana"
+    until = datetime.now(UTC) + timedelta(hours=2)
+    assert store.incidents.snooze(incident_id, until=until, by="dana").status == "snoozed"
+    assert [i.id for i in store.incidents.open_incidents()] == [incident_id]
+    resolved = store.incidents.record_success(system="airflow", subject="d", run_id="r9")
+    assert [i.id for i in resolved] == [incident_id]
+    assert resolved[0].resolved_by == "automatically: run r9 succeeded"
+    assert store.incidents.open_incidents() == []
+    assert store.incidents.record_success(system="airflow", subject="d", run_id="r10") == []
+
+
+def test_muted_fingerprints_are_recorded_but_flagged(store: Store) -> None:
+    store.incidents.mute("airflow:d:t", by="dana", until=None)
+    occ = store.incidents.record_failure(
+        fingerprint="airflow:d:t",
+        system="airflow",
+        subject="d",
+        node="t",
+        title="x",
+        run_id="r1",
+        window=timedelta(hours=1),
+    )
+    assert occ.muted and occ.new
+    assert store.incidents.unmute("airflow:d:t")
+    assert not store.incidents.is_muted("airflow:d:t")
+    store.incidents.mute("x", by="dana", until=datetime.now(UTC) - timedelta(seconds=1))
+    assert not store.incidents.is_muted("x")

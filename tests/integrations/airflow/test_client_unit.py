@@ -65,8 +65,10 @@ def test_token_is_fetched_once_and_renewed_once_on_401() -> None:
         if got.headers.get("Authorization") == "Bearer jwt-1" and expired["n"] >= 1:
             return Answer(401, {"detail": "Token Expired"})
         expired["n"] += 1
-        return recorded("v2_dags_offset2_limit2.json")
+        return one_page
 
+    page = fixture("v2_dags_offset2_limit2.json")["body"]
+    one_page = Answer(200, {"dags": page["dags"], "total_entries": len(page["dags"])})
     tokens = iter(["jwt-1", "jwt-2"])
     client, adapter = v2_client(
         {
@@ -74,8 +76,8 @@ def test_token_is_fetched_once_and_renewed_once_on_401() -> None:
             ("GET", "/api/v2/dags"): dags,
         }
     )
-    client.dags()
-    client.dags()
+    assert [d.dag_id for d in client.dags()] == ["shop_ingest"]
+    assert [d.dag_id for d in client.dags()] == ["shop_ingest"]
     assert [r.method for r in adapter.received].count("POST") == 2
     sent = [r.headers["Authorization"] for r in adapter.received if r.path == "/api/v2/dags"]
     assert sent == ["Bearer jwt-1", "Bearer jwt-1", "Bearer jwt-2"]
@@ -227,7 +229,9 @@ def log_client(name: str, api: str = "v2") -> tuple[AirflowClient, ServedAdapter
     routes = {("GET", unquote(path)): Answer(data["status"], data["body"])}
     if api == "v1":
         adapter = ServedAdapter(routes)
-        return AirflowClient(BASE, username="u", password="p", api_version="v1", adapter=adapter), adapter
+        return AirflowClient(
+            BASE, username="u", password="p", api_version="v1", adapter=adapter
+        ), adapter
     return v2_client(routes)
 
 
@@ -313,12 +317,16 @@ def _huge_v2_log(megabytes: int) -> Iterator[bytes]:
 
 
 def _huge_v1_log(megabytes: int) -> Iterator[bytes]:
-    yield b'{"content": "[(\'worker-1\', \''
-    line = b"[2024-05-02, 00:00:05 UTC] {x.py:1} INFO - " + b"y" * 400 + b"\\\\n"
+    def json_piece(text: str) -> bytes:
+        return json.dumps(text)[1:-1].encode()
+
+    # Airflow 2: one JSON string holding the repr of [(host, text)].
+    yield b'{"content": "' + json_piece("[('worker-1', '")
+    line = json_piece(repr("[2024-05-02, 00:00:05 UTC] {x.py:1} INFO - " + "y" * 400 + "\n")[1:-1])
     for _ in range(megabytes * 1024 * 1024 // len(line)):
         yield line
-    yield b"Traceback (most recent call last):\\\\n  File \\\\\"/d.py\\\\\", line 9, in run\\\\n"
-    yield b"RuntimeError: the end\\\\n\')]\", \"continuation_token\": null}"
+    end = 'Traceback (most recent call last):\n  File "/d.py", line 9, in run\nRuntimeError: the end\n'
+    yield json_piece(repr(end)[1:-1] + "')]") + b'", "continuation_token": null}'
 
 
 @pytest.mark.parametrize(("api", "body"), [("v2", _huge_v2_log), ("v1", _huge_v1_log)])
@@ -346,7 +354,7 @@ def test_a_50_mb_log_is_streamed_not_loaded(api: str, body: object) -> None:
 def test_json_log_stream_survives_any_chunking(size: int) -> None:
     document = {
         "content": [
-            {"event": "a — b \u00e9 \ud83d\ude00 \"quoted\" \\ back", "n": 12345},
+            {"event": 'a — b \u00e9 \U0001f600 "quoted" \\ back', "n": 12345},
             "plain",
             1.5e10,
         ],
@@ -358,7 +366,7 @@ def test_json_log_stream_survives_any_chunking(size: int) -> None:
     assert [v for k, v in items if k == "item"] == document["content"]
     assert ("continuation_token", None) in items
 
-    text = {"content": "x\\n \u00e9\ud83d\ude00 \"q\" \\\\ end", "continuation_token": "t"}
+    text = {"content": 'x\\n \u00e9\U0001f600 "q" \\\\ end', "continuation_token": "t"}
     raw = json.dumps(text).encode()
     stream = JsonLogStream(raw[i : i + size] for i in range(0, len(raw), size))
     pieces = list(stream.items())

@@ -1,0 +1,535 @@
+"""`Catalog`: warehouse metadata — schemas, tables, columns, sizes — read-only, in bulk.
+
+Read-only in layers (ARCHITECTURE §3), each enforced here rather than trusted to the caller:
+
+1. every statement passes `SqlGuard` (one SELECT over catalog relations, row cap);
+2. the database refuses writes anyway: PostgreSQL transactions start with
+   ``SET TRANSACTION READ ONLY`` (an engine ``begin`` hook, so *any* connection from this
+   engine is read-only), DuckDB files are opened ``read_only=True`` with external access and
+   configuration changes disabled, SQLite files are opened ``mode=ro`` with ``PRAGMA query_only``;
+3. every statement has a deadline: PostgreSQL's transaction-local ``statement_timeout``,
+   DuckDB's and SQLite's ``interrupt()`` from a timer;
+4. the class has no method that writes.
+
+The catalog is read with a couple of bulk statements per call (`integrations.warehouse.sql`),
+never one per table: 5,000 PostgreSQL tables of 20 columns take ~0.2 s instead of the ~11 s of
+SQLAlchemy's per-table reflection.
+
+Failures become `bot.errors.SourceError` subclasses with messages a person can act on and no
+credentials in them::
+
+    catalog = Catalog("postgresql+psycopg://reader@db:5432/analytics", schemas=["mart"])
+    catalog.tables("mart")        # [Table(schema='mart', name='orders', columns=(…)), …]
+    catalog.table("mart", "ordrs")  # NotFound: … did you mean mart.orders?
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import bindparam, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from bot.errors import ConfigError, SourceError
+from bot.facts import Column, Table
+from bot.settings import WarehouseSettings
+from bot.tools import Check
+from integrations.errors import (
+    ReadOnlyRefused,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
+from integrations.warehouse.guard import SYSTEM, SqlGuard
+from integrations.warehouse.sql import CATALOG_SQL, CatalogSql
+
+# What this connector can open; the other dialects' SQL exists (sql.py) but no driver is wired.
+SUPPORTED_DIALECTS = ("postgresql", "duckdb", "sqlite")
+_SQLGLOT = {"postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite"}
+
+_URL_CREDENTIALS = re.compile(r"(\w+://[^:/@\s]+):[^@\s]*@")
+
+
+class Catalog:
+    """Read-only catalog of one warehouse (PostgreSQL, DuckDB file or SQLite file).
+
+    `schemas` scopes the catalog: when given, only those schemas are listed and described
+    (anything else is "not configured"); when empty, every non-system schema the role may use.
+    `statement_timeout` (seconds) bounds every statement; `row_cap` bounds the rows of every
+    statement — for `tables` that is the number of relations returned.
+    """
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        url: str,
+        schemas: Sequence[str] = (),
+        *,
+        statement_timeout: float = 10.0,
+        row_cap: int = 5000,
+    ) -> None:
+        if statement_timeout <= 0:
+            raise ConfigError("warehouse statement_timeout must be positive")
+        if row_cap < 1:
+            raise ConfigError("warehouse row_cap must be at least 1")
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ConfigError(
+                "warehouse URL is not a SQLAlchemy URL, e.g. postgresql+psycopg://reader@host/db"
+            ) from None
+        backend = parsed.get_backend_name()
+        if backend == "postgres":
+            backend = "postgresql"
+        if backend not in SUPPORTED_DIALECTS:
+            raise ConfigError(
+                f"warehouse dialect {backend!r} is not supported; pipebot reads the catalogs of "
+                f"{', '.join(SUPPORTED_DIALECTS)}"
+            )
+        self.dialect: str = backend
+        self.configured: tuple[str, ...] = tuple(dict.fromkeys(s for s in schemas if s))
+        self.statement_timeout = float(statement_timeout)
+        self.row_cap = row_cap
+        self.sql: CatalogSql = CATALOG_SQL[_SQLGLOT[backend]]
+        self._guard = SqlGuard(backend, row_cap=row_cap)
+        self._password = str(parsed.password) if parsed.password else ""
+        self.where: str = _where(parsed, backend)
+        self._database = _database_name(parsed, backend)
+        self._engine = self._create_engine(parsed)
+
+    @classmethod
+    def from_settings(cls, settings: WarehouseSettings) -> Catalog:
+        if settings.url is None:
+            raise ConfigError("PIPEBOT_WAREHOUSE__URL is not set")
+        return cls(
+            settings.url.get_secret_value(),
+            settings.schemas,
+            statement_timeout=settings.statement_timeout,
+            row_cap=settings.row_cap,
+        )
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.dialect} at {self.where}, schemas={list(self.configured)})"
+
+    # --- the WarehouseCatalog port -----------------------------------------------------
+
+    def schemas(self) -> list[str]:
+        """Schemas this catalog describes: the configured ones that exist and may be used,
+        else every non-system schema the role has USAGE on."""
+        found = self._schema_rows()
+        if self.configured:
+            return [s for s in self.configured if found.get(s)]
+        return [name for name, usable in found.items() if usable]
+
+    def tables(self, schema: str | None = None) -> list[Table]:
+        """Every relation of `schema` (or of the configured / all usable schemas), with columns,
+        in one catalog statement. At most `row_cap` relations, ordered by schema and name."""
+        targets = self._targets(schema)
+        if not targets:
+            return []
+        return self._relations(targets, None)
+
+    def table(self, schema: str, name: str) -> Table:
+        """One relation with its columns; `NotFound` with close names as suggestions."""
+        targets = self._targets(schema)
+        found = self._relations(targets, name)
+        if found:
+            return found[0]
+        names = [t.name for t in self._relations(targets, None)]
+        suggestions = _close(name, names)
+        hint = f"; did you mean {', '.join(f'{schema}.{s}' for s in suggestions)}?"
+        raise UpstreamNotFound(
+            SYSTEM,
+            f"no table or view {schema}.{name} in {self.where}" + (hint if suggestions else ""),
+            suggestions=[f"{schema}.{s}" for s in suggestions],
+        )
+
+    # --- doctor ------------------------------------------------------------------------
+
+    def check(self) -> Check:
+        """Reachable, authenticated, and the catalog of the configured schemas is readable."""
+        try:
+            found = self._schema_rows()
+        except SourceError as exc:
+            return self._check(ok=False, detail=exc.reason)
+        problems: list[str] = []
+        for name in self.configured:
+            if name not in found:
+                close = _close(name, list(found))
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                problems.append(f"schema {name} not found{hint}")
+            elif not found[name]:
+                problems.append(f"permission denied for schema {name} (the role lacks USAGE)")
+        if problems:
+            return self._check(ok=False, detail="; ".join(problems))
+        try:
+            tables = self.tables()
+        except SourceError as exc:
+            return self._check(ok=False, detail=exc.reason)
+        described = self.configured or tuple(n for n, usable in found.items() if usable)
+        shown = ", ".join(described[:5]) + (" …" if len(described) > 5 else "")
+        capped = " (row cap reached)" if len(tables) >= self.row_cap else ""
+        return self._check(
+            ok=True,
+            detail=f"read the catalog of {len(described)} schema(s) ({shown or 'none'}): "
+            f"{len(tables)} tables and views{capped}",
+        )
+
+    # --- statements --------------------------------------------------------------------
+
+    def _schema_rows(self) -> dict[str, bool]:
+        rows = self._select(self.sql.schemas)
+        return {str(r["schema_name"]): bool(r["usable"]) for r in rows}
+
+    def _targets(self, schema: str | None) -> list[str]:
+        found = self._schema_rows()
+        if schema is None:
+            wanted = list(self.configured) or [n for n, usable in found.items() if usable]
+        elif self.configured and schema not in self.configured:
+            raise UpstreamNotFound(
+                SYSTEM,
+                f"schema {schema} is not one of the configured schemas "
+                f"({', '.join(self.configured)}; PIPEBOT_WAREHOUSE__SCHEMAS)",
+                suggestions=_close(schema, list(self.configured)) or list(self.configured),
+            )
+        else:
+            wanted = [schema]
+        for name in wanted:
+            if name not in found:
+                suggestions = _close(name, [n for n, usable in found.items() if usable])
+                hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+                raise UpstreamNotFound(
+                    SYSTEM, f"no schema {name} in {self.where}{hint}", suggestions=suggestions
+                )
+            if not found[name]:
+                raise UpstreamAuthError(
+                    SYSTEM, f"permission denied for schema {name} (the role lacks USAGE)"
+                )
+        return wanted
+
+    def _relations(self, schemas: list[str], name: str | None) -> list[Table]:
+        params: dict[str, Any] = {"schemas": schemas, "name": name}
+        rows = self._select(self.sql.relations, params, limit=self.row_cap + 1)
+        # One more row than the cap was asked for, so "exactly at the cap" and "cut" differ;
+        # callers see at most row_cap relations either way.
+        return [self._to_table(row) for row in rows[: self.row_cap]]
+
+    def _to_table(self, row: Mapping[str, Any]) -> Table:
+        return Table(
+            database=self._database,
+            schema=str(row["schema_name"]),
+            name=str(row["table_name"]),
+            kind=str(row["kind"] or "table"),
+            columns=_columns(row["columns"]),
+            row_count=_int(row["row_count"]),
+            last_altered=_timestamp(row["last_altered"]),
+            size_bytes=_int(row["size_bytes"]),
+        )
+
+    def _select(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Run one guarded catalog SELECT in a read-only transaction with a deadline."""
+        guarded = self._guard.check(sql, row_cap=limit)
+        values = dict(params or {})
+        statement = text(guarded.sql).bindparams(
+            *(bindparam(k, expanding=True) for k, v in values.items() if isinstance(v, list))
+        )
+        try:
+            with self._connect() as connection, self._deadline(connection):
+                result = connection.execute(statement, values)
+                return [dict(row) for row in result.mappings()]
+        except SQLAlchemyError as exc:
+            raise self._translate(exc) from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise self._translate(exc) from exc
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A connection inside a transaction this engine made read-only (see `_on_begin`).
+
+        The transaction is always rolled back: nothing it did could be worth keeping.
+        """
+        try:
+            connection = self._engine.connect()
+        except SQLAlchemyError as exc:
+            raise self._translate(exc) from exc
+        with connection:
+            transaction = connection.begin()
+            try:
+                yield connection
+            finally:
+                if transaction.is_active:
+                    transaction.rollback()
+
+    @contextmanager
+    def _deadline(self, connection: Connection) -> Iterator[None]:
+        if self.dialect == "postgresql":
+            yield  # statement_timeout, set per transaction by _on_begin
+            return
+        raw: Any = connection.connection.dbapi_connection
+        lock = threading.Lock()
+        running = [True]
+
+        def interrupt() -> None:
+            # Only while the statement still runs: an interrupt on an idle connection could
+            # hit the next statement on some drivers.
+            with lock:
+                if running[0]:
+                    raw.interrupt()
+
+        timer = threading.Timer(self.statement_timeout, interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            with lock:
+                running[0] = False
+            timer.cancel()
+
+    # --- engines -----------------------------------------------------------------------
+
+    def _create_engine(self, url: URL) -> Engine:
+        try:
+            if self.dialect == "postgresql":
+                return self._postgres_engine(url)
+            if self.dialect == "duckdb":
+                return self._duckdb_engine(url)
+            return self._sqlite_engine(url)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise ConfigError(
+                f"the {self.dialect} driver for the warehouse URL is not installed ({exc})"
+            ) from None
+
+    def _postgres_engine(self, url: URL) -> Engine:
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=2,
+            connect_args={
+                "connect_timeout": max(1, math.ceil(min(self.statement_timeout, 30))),
+                "application_name": "pipebot (read-only catalog)",
+            },
+        )
+        timeout_ms = max(1, round(self.statement_timeout * 1000))
+
+        def _on_begin(connection: Connection) -> None:
+            # Transaction-local, so a pooled connection (or a pgbouncer in transaction mode)
+            # never carries these into someone else's work — and no caller can skip them.
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
+
+        event.listen(engine, "begin", _on_begin)
+        return engine
+
+    def _duckdb_engine(self, url: URL) -> Engine:
+        database = url.database or ":memory:"
+        config = {
+            "enable_external_access": False,  # no files, URLs or extensions beyond the database
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "lock_configuration": True,  # and no SET to turn that back on
+        }
+        connect_args: dict[str, Any] = {"config": config}
+        if database != ":memory:":
+            connect_args["read_only"] = True
+        return create_engine(url, connect_args=connect_args)
+
+    def _sqlite_engine(self, url: URL) -> Engine:
+        database = url.database or ""
+        if database and database != ":memory:":
+            path = quote(str(Path(database).resolve()))
+            url = make_url(f"sqlite:///file:{path}?mode=ro&uri=true")
+        engine = create_engine(url)
+
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA query_only = ON")
+            finally:
+                cursor.close()
+
+        event.listen(engine, "connect", _on_connect)
+        return engine
+
+    # --- errors ------------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException) -> SourceError:
+        orig: BaseException = getattr(exc, "orig", None) or exc
+        message = self._scrub(_first_line(orig))
+        lowered = message.lower()
+        sqlstate = str(getattr(orig, "sqlstate", "") or "")
+        kind = type(orig).__name__
+        timed_out = f"statement timed out after {_seconds(self.statement_timeout)}"
+        if sqlstate == "57014" or kind == "InterruptException" or lowered == "interrupted":
+            return UpstreamUnavailable(SYSTEM, f"{timed_out} (PIPEBOT_WAREHOUSE__STATEMENT_TIMEOUT)")
+        if self.dialect == "postgresql" and (not sqlstate or sqlstate.startswith("08")):
+            if kind in ("OperationalError", "InterfaceError"):
+                return UpstreamUnavailable(
+                    SYSTEM, f"cannot connect to {self.where} ({_connection_reason(message)})"
+                )
+        if self.dialect == "duckdb" and kind == "IOException":
+            if "lock" in lowered:
+                return UpstreamUnavailable(
+                    SYSTEM,
+                    f"cannot open DuckDB file {self.where}: another process holds it for writing",
+                )
+            return UpstreamUnavailable(SYSTEM, f"cannot open DuckDB file {self.where}: {message}")
+        if self.dialect == "sqlite" and "unable to open database" in lowered:
+            return UpstreamUnavailable(
+                SYSTEM, f"cannot open SQLite file {self.where} read-only (missing or unreadable)"
+            )
+        if sqlstate == "25006" or "read-only" in lowered or "readonly" in lowered:
+            return ReadOnlyRefused(SYSTEM, f"the warehouse refused a write: {message}")
+        if sqlstate == "42501" or kind == "PermissionException":
+            return UpstreamAuthError(SYSTEM, message)
+        if sqlstate.startswith("28"):
+            return UpstreamAuthError(SYSTEM, f"authentication failed at {self.where}: {message}")
+        if sqlstate == "3D000":
+            return UpstreamNotFound(SYSTEM, message)
+        return UpstreamError(SYSTEM, f"catalog query failed at {self.where}: {message}")
+
+    def _scrub(self, message: str) -> str:
+        message = _URL_CREDENTIALS.sub(r"\1:***@", message)
+        if self._password:
+            message = message.replace(self._password, "***")
+        return message
+
+    def _check(self, *, ok: bool, detail: str) -> Check:
+        return Check(system=SYSTEM, ok=ok, detail=detail, target=self.where, version=self._version())
+
+    def _version(self) -> str:
+        info = getattr(self._engine.dialect, "server_version_info", None)
+        if self.dialect == "sqlite":
+            return f"SQLite {sqlite3.sqlite_version}"
+        if self.dialect == "duckdb":
+            import duckdb
+
+            return f"DuckDB {duckdb.__version__}"
+        return f"PostgreSQL {'.'.join(str(p) for p in info)}" if info else ""
+
+
+# --- row mapping ---------------------------------------------------------------------------
+
+
+def _columns(value: Any) -> tuple[Column, ...]:
+    if value is None:
+        return ()
+    items = json.loads(value) if isinstance(value, str) else value
+    columns = []
+    for item in items:
+        if isinstance(item, str):
+            item = json.loads(item)
+        if not isinstance(item, Mapping) or item.get("name") is None:
+            continue  # the LEFT JOIN's empty match for a relation without columns
+        nullable = item.get("nullable")
+        columns.append(
+            Column(
+                name=str(item["name"]),
+                data_type=str(item.get("type") or ""),
+                nullable=None if nullable is None else bool(nullable),
+                position=_int(item.get("ordinal")),
+            )
+        )
+    columns.sort(key=lambda c: (c.position is None, c.position or 0))
+    return tuple(columns)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _close(name: str, candidates: Sequence[str]) -> list[str]:
+    by_case = [c for c in candidates if c.lower() == name.lower() and c != name]
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=5)
+    lowered = {c.lower(): c for c in candidates}
+    return list(dict.fromkeys(by_case + [lowered[c] for c in close if lowered[c] != name]))[:5]
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def _where(url: URL, dialect: str) -> str:
+    if dialect == "postgresql":
+        host = url.host or "local socket"
+        port = f":{url.port}" if url.port else ("" if url.host is None else ":5432")
+        return f"{host}{port}/{url.database or ''}"
+    return url.database or ":memory:"
+
+
+def _database_name(url: URL, dialect: str) -> str:
+    if dialect == "postgresql":
+        return url.database or ""
+    database = url.database or ""
+    return Path(database).stem if database and database != ":memory:" else "memory"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _connection_reason(message: str) -> str:
+    lowered = message.lower()
+    for needle, reason in (
+        ("connection refused", "connection refused"),
+        ("timeout expired", "connection timed out"),
+        ("timed out", "connection timed out"),
+        ("could not translate host name", "unknown host"),
+        ("name or service not known", "unknown host"),
+        ("no such file or directory", "no server socket"),
+        ("server closed the connection", "the server closed the connection"),
+        ("does not exist", message),
+    ):
+        if needle in lowered:
+            return reason
+    return message
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
