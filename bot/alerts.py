@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 from bot import phrases
 from bot.messages import Link, Reply, Section, ThreadRef, Tone
@@ -49,6 +50,19 @@ class Alert:
         """One key per (run, outcome): the same failure delivered three ways is one key."""
         run = self.run_id or self.title or self.detail[:80]
         return f"alert:{self.system}:{self.subject}:{run}:{self.status}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for job payloads."""
+        body = {k: v for k, v in asdict(self).items() if k != "thread"}
+        if self.thread is not None:
+            body["thread"] = asdict(self.thread)
+        return body
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        thread = data.get("thread")
+        fields = {k: v for k, v in data.items() if k != "thread"}
+        return cls(**fields, thread=ThreadRef(**thread) if thread else None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,14 +10,16 @@ import logging
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from bot import logs
+from bot.access import AccessPolicy
+from bot.agent import build_agent
 from bot.conversation import Conversation
 from bot.errors import BotError, ConfigError, StoreError
 from bot.playbooks import default_commands
@@ -25,6 +27,9 @@ from bot.ports import Sources
 from bot.redaction import Redactor
 from bot.settings import Settings, load_settings, reference
 from bot.store import Store, schema
+
+if TYPE_CHECKING:
+    from handlers.server import Server
 
 log = logging.getLogger("pipebot")
 
@@ -90,13 +95,20 @@ def build_sources(settings: Settings) -> Sources:
 
 def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
     store = store or _open_store(settings.database_url)
-    conversation = Conversation(store=store, commands=default_commands(), sources=sources)
+    redactor = Redactor.build(settings.secrets())
+    conversation = Conversation(
+        store=store,
+        commands=default_commands(),
+        sources=sources,
+        agent=build_agent(settings, store, redactor) if settings.agent.enabled else None,
+        access=AccessPolicy.from_settings(settings.access),
+    )
     return App(
         settings=settings,
         store=store,
         sources=sources,
         conversation=conversation,
-        redactor=Redactor.build(settings.secrets()),
+        redactor=redactor,
     )
 
 
@@ -163,6 +175,67 @@ def demo(fmt: str | None) -> None:
         )
         code = channel.run()
     sys.exit(code)
+
+
+def build_server(app: App) -> Server:
+    """`pipebot serve`'s process: HTTP routes, workers, and the channels the settings enable."""
+    from handlers.server import Server
+
+    server = Server(store=app.store, workers=app.settings.slack.workers)
+    if app.settings.slack.enabled:
+        from handlers.slack import SlackChannel
+
+        SlackChannel.build(
+            app.settings.slack,
+            handle=app.conversation.handle,
+            commands=app.conversation.commands,
+            store=app.store,
+            server=server,
+            redact=app.redactor,
+        ).install()
+    return server
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port to listen on (default: $PORT, else 8000).",
+)
+def serve(host: str, port: int | None) -> None:
+    """HTTP server: Slack (events, OAuth install), /healthz, /readyz, /metrics; Socket Mode too
+    when an app token is set."""
+    settings = _settings()
+    app = build_app(settings, build_sources(settings))
+    try:
+        server = build_server(app)
+    except BotError as exc:
+        _fail(str(exc), 2)
+    server.run(host, port or settings.port)
+
+
+@cli.command()
+@click.option("--demo", "use_demo", is_flag=True, help="Serve the bundled demo environment.")
+def mcp(use_demo: bool) -> None:
+    """Serve the read-only tools over MCP on stdin/stdout (for Claude Desktop, IDE agents)."""
+    from handlers.mcp import build_server as build_mcp_server
+
+    settings = _settings()
+    redactor = Redactor.build(settings.secrets(), settings.redaction.patterns)
+    with ExitStack() as stack:
+        if use_demo:
+            app = stack.enter_context(demo_app(settings))
+        else:
+            app = build_app(settings, build_sources(settings))
+        server = build_mcp_server(
+            app.sources.toolsets,
+            redactor=redactor,
+            pii_columns=settings.redaction.pii_columns,
+            audit=app.store.audit,
+        )
+        server.run()
 
 
 @cli.group()

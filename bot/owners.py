@@ -57,7 +57,9 @@ class OwnerDirectory:
             if ident.startswith("role:"):
                 return f"<@&{ident.removeprefix('role:')}>"
             return f"<@{ident}>"
-        return f"@{owner.strip().lstrip('@')}"
+        plain = owner.strip().lstrip("@")
+        # An e-mail address is shown as is; a bare name becomes a readable @handle.
+        return plain if "@" in plain else f"@{plain}"
 
     def mentions(self, owners: Iterable[str], platform: str) -> str:
         return ", ".join(self.mention(o, platform) for o in unique_owners(owners)) or "–"

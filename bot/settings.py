@@ -109,9 +109,14 @@ class DbtCloudSettings(_Section):
     job_id: int | None = Field(
         None, gt=0, description="Production job whose latest artifacts describe the project"
     )
+    discovery_url: str | None = Field(
+        None,
+        description="dbt Discovery (metadata) GraphQL URL, e.g. "
+        "https://metadata.cloud.getdbt.com/graphql; only `query` documents are ever sent",
+    )
     timeout: float = Field(20.0, gt=0, le=300, description="Seconds to wait for each API call")
 
-    _check_url = field_validator("base_url")(_http_url)
+    _check_url = field_validator("base_url", "discovery_url")(_http_url)
 
     @property
     def enabled(self) -> bool:

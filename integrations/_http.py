@@ -113,7 +113,11 @@ class ReadOnlySession(requests.Session):
         path = urlsplit(request.url or "").path
         if method not in READ_METHODS:
             allowed = self._allowed.get(path)
-            body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+            body = (
+                request.body
+                if isinstance(request.body, bytes)
+                else str(request.body or "").encode()
+            )
             if method != "POST" or allowed is None or not allowed.check(body):
                 raise ReadOnlyRefused(
                     self.system, f"refused {method} {path}: pipebot only reads (nothing was sent)"
@@ -194,7 +198,9 @@ def invocation_text(
 ) -> str:
     """``GET /api/v2/dags?limit=100`` — the call as a person would write it."""
     shown = urlsplit(path).path if path.startswith("http") else path
-    query = urlencode(list(params.items()) if isinstance(params, Mapping) else list(params or ()), doseq=True)
+    query = urlencode(
+        list(params.items()) if isinstance(params, Mapping) else list(params or ()), doseq=True
+    )
     return f"{method.upper()} {shown}" + (f"?{query}" if query else "")
 
 
@@ -205,7 +211,9 @@ def status_error(system: str, invocation: str, response: requests.Response) -> U
         reason += f": {detail}"
     if response.status_code in (401, 403):
         hint = (
-            " — check the credentials" if response.status_code == 401 else " — the user lacks permission"
+            " — check the credentials"
+            if response.status_code == 401
+            else " — the user lacks permission"
         )
         return UpstreamAuthError(system, reason + hint, status=response.status_code)
     if response.status_code == 404:

@@ -8,7 +8,8 @@ server through `RecordingAdapter` or against files through `ReplayAdapter`::
     offline = AirflowClient("http://airflow.demo", adapter=ReplayAdapter("demo/"))
 
 **Files.** One small JSON file per distinct request, named from the request so names are
-stable across recordings (``GET_api_v2_dags_orders_daily-3f2a9c01d4.json``), holding
+stable across recordings (``GET_api_v2_dags_orders_daily-3f2a9c01d4.json``; long paths keep
+both ends), holding
 ``method, path, query, key, status, headers, body`` (``body`` is the parsed JSON when the
 answer was JSON, else text). ``index.json`` maps each key to its file and carries
 ``recorded_at`` (ISO 8601, UTC), the clock a demo should freeze. Only ``Content-Type`` is
@@ -66,7 +67,9 @@ def request_key(method: str, url: str) -> str:
 
 def _file_name(key: str) -> str:
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", key.split("?", 1)[0]).strip("_")[:90]
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", key.split("?", 1)[0]).strip("_")
+    if len(slug) > 90:  # keep both ends: the DAG near the start, the task and call at the end
+        slug = f"{slug[:30]}__{slug[-58:]}"
     return f"{slug}-{digest}.json"
 
 

@@ -263,21 +263,28 @@ class LogTail:
                 if key not in _QUIET_KEYS and value not in (None, "", [], {})
             ][:MAX_EXTRAS]
         )
+        # Tracebacks printed to stderr arrive one event per line: scan the bare message,
+        # not the line with our time/level prefix.
+        for part in message.splitlines():
+            self._scan_traceback(part)
         text = " ".join(p for p in (prefix, message, extras) if p)
-        lines = text.splitlines() or [prefix]
-        for line in lines:
-            self.add_line(line)
+        for line in text.splitlines() or [prefix]:
+            self._append(line)
         for detail in _error_details(event.get("error_detail")):
             self._record(detail)
-            self.add_line(f"  {detail.exc_type}: {detail.message}".rstrip(": "))
+            self._append(f"  {detail.exc_type}: {detail.message}".rstrip(": "))
             for frame in detail.frames:
-                self.add_line(f"    at {frame}")
+                self._append(f"    at {frame}")
 
     def add_line(self, line: str) -> None:
         self._scan_traceback(line)
-        if len(line) > self.max_chars:
-            self.omitted_chars += len(line) - self.max_chars
-            line = line[-self.max_chars :]
+        self._append(line)
+
+    def _append(self, line: str) -> None:
+        room = self.max_chars - 1  # the line's newline counts too
+        if len(line) > room:
+            self.omitted_chars += len(line) - room
+            line = line[-room:] if room else ""
         self._lines.append(line)
         self._size += len(line) + 1
         while self._size > self.max_chars and len(self._lines) > 1:

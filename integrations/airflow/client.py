@@ -24,7 +24,7 @@ import difflib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -375,6 +375,8 @@ class AirflowClient:
             # (no state filter, or "queued"), a column that is never empty is used instead.
             started_only = bool(states) and set(states) <= _STARTED_STATES
             column = "start_date_gte" if started_only else _QUEUED_SAFE_SINCE[api]
+            if since.tzinfo is None:  # Airflow compares in UTC; a naive time would be guessed
+                since = since.replace(tzinfo=UTC)
             params.append((column, since.isoformat()))
         path = f"{self._root()}/dags/{_q(dag_id) if dag_id else '~'}/dagRuns"
         return [

@@ -1,17 +1,17 @@
 """One set of parsed artifacts, indexed and answering as a `bot.ports.DbtProject`.
 
-`ManifestIndex` is built once per manifest (+ catalog): name lookups, parent/child maps (rebuilt
-from ``depends_on`` when the file lacks them) and tests per column. Node facts are built on
-first use and cached, so loading stays cheap on large projects while repeated questions are
-answered from memory. `ProjectView` adds the run and freshness results. Both are read-only
-after construction, so any number of threads may query one view.
+`ManifestIndex` is built once per manifest (+ catalog): name lookups and parent/child maps
+(rebuilt from ``depends_on`` when the file lacks them). Tests per column and node facts are
+built on first use and cached, so loading stays cheap on large projects while repeated
+questions are answered from memory. `ProjectView` adds the run and freshness results. Both
+are read-only after construction, so any number of threads may query one view.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +51,17 @@ def resource_type_of(unique_id: str) -> str:
 class TestInfo:
     """What a test checks, beyond its `DbtNode`."""
 
+    __test__ = False  # not a pytest class, despite the name
+
     unique_id: str
     attached_to: str  # unique id of the model or source it belongs to ("" when unknown)
     column: str
     kind: str  # not_null, unique, … or "singular"
     severity: str
+
+
+# Tests by unique id, and test names by attached node and lower-cased column.
+_TestIndex = tuple[dict[str, TestInfo], dict[str, dict[str, list[str]]]]
 
 
 class ManifestIndex:
@@ -88,10 +94,10 @@ class ManifestIndex:
         self.parents, self.children = self._maps(value)
         self._by_name: dict[str, list[str]] = {}
         self._index_names()
-        self._column_tests: dict[str, dict[str, list[str]]] = {}
-        self._tests: dict[str, TestInfo] = {}
-        self._index_tests()
+        # Tests per column are only needed to describe nodes: built on first use.
+        self._tests_index: _TestIndex | None = None
         self._facts: dict[str, DbtNode] = {}
+        self._briefs: dict[str, DbtNode] = {}
 
     # -- building ---------------------------------------------------------------------------
 
@@ -132,19 +138,41 @@ class ManifestIndex:
             if len(uids) > 1:
                 uids.sort(key=self._rank)
 
-    def _rank(self, uid: str) -> tuple[int, int, str]:
+    def _rank(self, uid: str) -> tuple[int, int, int, str]:
         kind = resource_type_of(uid)
         package = uid.split(".")[1] if uid.count(".") >= 2 else ""
-        return (_PRIORITY.get(kind, _OTHER_PRIORITY), 0 if package == self.project else 1, uid)
+        # Versioned models (model.pkg.name.v2): a bare name means the newest version.
+        suffix = uid.rsplit(".", 1)[-1]
+        version = int(suffix[1:]) if suffix[:1] == "v" and suffix[1:].isdigit() else 0
+        return (
+            _PRIORITY.get(kind, _OTHER_PRIORITY),
+            0 if package == self.project else 1,
+            -version,
+            uid,
+        )
 
-    def _index_tests(self) -> None:
+    @property
+    def _tests(self) -> dict[str, TestInfo]:
+        return self._test_index()[0]
+
+    @property
+    def _column_tests(self) -> dict[str, dict[str, list[str]]]:
+        return self._test_index()[1]
+
+    def _test_index(self) -> _TestIndex:
+        built = self._tests_index
+        if built is None:
+            # Two threads may both build it; each builds the same value, the last one stays.
+            built = self._tests_index = self._build_test_index()
+        return built
+
+    def _build_test_index(self) -> _TestIndex:
+        tests: dict[str, TestInfo] = {}
+        by_column: dict[str, dict[str, list[str]]] = {}
         for uid, node in self._nodes.items():
-            if node.resource_type != "test" and not uid.startswith("test."):
+            if not uid.startswith("test.") and node.resource_type != "test":
                 continue
-            attached = node.attached_node or ""
-            deps = node.depends_on.nodes if node.depends_on and node.depends_on.nodes else []
-            if not attached and len(deps) == 1:
-                attached = deps[0]
+            attached = _attached(node)
             config = node.config
             info = TestInfo(
                 unique_id=uid,
@@ -153,10 +181,11 @@ class ManifestIndex:
                 kind=(node.test_metadata.name or "") if node.test_metadata else "singular",
                 severity=((config.severity if config else None) or "error").lower(),
             )
-            self._tests[uid] = info
+            tests[uid] = info
             if attached and info.column:
-                names = self._column_tests.setdefault(attached, {})
+                names = by_column.setdefault(attached, {})
                 names.setdefault(info.column.lower(), []).append(node.name or uid)
+        return tests, by_column
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -233,19 +262,21 @@ class ManifestIndex:
 
     def walk(self, start: str, *, downstream: bool, depth: int | None = None) -> list[str]:
         """Breadth-first over the parent or child map: nearest first, each node once."""
-        edges = self.children if downstream else self.parents
+        edges = (self.children if downstream else self.parents).get
         seen = {start}
+        mark = seen.add
         found: list[str] = []
         frontier = [start]
         level = 0
         while frontier and (depth is None or level < depth):
             level += 1
             step: list[str] = []
+            keep = step.append
             for uid in frontier:
-                for other in edges.get(uid, ()):
+                for other in edges(uid, ()):
                     if other not in seen:
-                        seen.add(other)
-                        step.append(other)
+                        mark(other)
+                        keep(other)
             found.extend(step)
             frontier = step
         return found
@@ -253,20 +284,35 @@ class ManifestIndex:
     # -- facts ------------------------------------------------------------------------------
 
     def fact(self, unique_id: str) -> DbtNode:
+        """The node with its columns (types from the catalog, tests per column)."""
         cached = self._facts.get(unique_id)
         if cached is None:
-            cached = self._build(unique_id)
+            cached = self._build(unique_id, columns=True)
             # A race builds the same value twice; dict assignment keeps it consistent.
             self._facts[unique_id] = cached
         return cached
 
-    def _build(self, uid: str) -> DbtNode:
+    def brief(self, unique_id: str) -> DbtNode:
+        """The node without its columns: what lists of neighbours need, at a fraction of the
+        cost on a large graph (thousands of downstream nodes)."""
+        cached = self._briefs.get(unique_id)
+        if cached is None:
+            full = self._facts.get(unique_id)
+            cached = (
+                replace(full, columns=())
+                if full is not None
+                else self._build(unique_id, columns=False)
+            )
+            self._briefs[unique_id] = cached
+        return cached
+
+    def _build(self, uid: str, *, columns: bool) -> DbtNode:
         node = self._nodes.get(uid)
         if node is not None:
-            return self._node_fact(uid, node)
+            return self._node_fact(uid, node, columns=columns)
         source = self._sources.get(uid)
         if source is not None:
-            return self._source_fact(uid, source)
+            return self._source_fact(uid, source, columns=columns)
         exposure = self._exposures.get(uid)
         if exposure is not None:
             return self._exposure_fact(uid, exposure)
@@ -313,12 +359,12 @@ class ManifestIndex:
         if owners or node.resource_type != "test":
             return owners
         # A test without an owner of its own is owned by whoever owns what it tests.
-        info = self._tests.get(uid)
-        if info is not None and info.attached_to and info.attached_to != uid:
-            return self.owners_of(info.attached_to)
+        attached = _attached(node)
+        if attached and attached != uid:
+            return self.owners_of(attached)
         return ()
 
-    def _node_fact(self, uid: str, node: Node) -> DbtNode:
+    def _node_fact(self, uid: str, node: Node, *, columns: bool) -> DbtNode:
         config = node.config
         contract = node.contract or (config.contract if config else None)
         resource_type = node.resource_type or resource_type_of(uid)
@@ -337,10 +383,10 @@ class ManifestIndex:
             relation=node.relation_name or "",
             access=access if resource_type == "model" else "",
             contract_enforced=bool(contract and contract.enforced),
-            columns=self._columns(uid, node.columns),
+            columns=self._columns(uid, node.columns) if columns else (),
         )
 
-    def _source_fact(self, uid: str, source: Source) -> DbtNode:
+    def _source_fact(self, uid: str, source: Source, *, columns: bool) -> DbtNode:
         config = source.config
         rule = source.freshness or (config.freshness if config else None)
         return DbtNode(
@@ -353,7 +399,7 @@ class ManifestIndex:
             owners=self.owners_of(uid),
             tags=_tags(source.tags, config.tags if config else None),
             relation=source.relation_name or "",
-            columns=self._columns(uid, source.columns),
+            columns=self._columns(uid, source.columns) if columns else (),
             freshness_rule=freshness_rule(rule),
         )
 
@@ -408,6 +454,14 @@ class ManifestIndex:
                 )
             )
         return tuple(out)
+
+
+def _attached(test: Node) -> str:
+    """The model or source a test checks (older manifests lack ``attached_node``)."""
+    if test.attached_node:
+        return test.attached_node
+    deps = test.depends_on.nodes if test.depends_on and test.depends_on.nodes else []
+    return deps[0] if len(deps) == 1 else ""
 
 
 def _invert(edges: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -503,13 +557,13 @@ class ProjectView:
     def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
         index = self.index
         uid = index.resolve(name)
-        fact = index.fact
+        fact = index.brief
         downstream_all = index.walk(uid, downstream=True, depth=depth)
         # Affected dashboards matter whatever depth is listed, so exposures are always complete.
         reach = downstream_all if depth is None else index.walk(uid, downstream=True)
         tests = index.tests_of(uid)
         return Lineage(
-            node=fact(uid),
+            node=index.fact(uid),
             parents=tuple(fact(p) for p in index.parents.get(uid, ()) if _in_lineage(p)),
             children=tuple(fact(c) for c in index.children.get(uid, ()) if _in_lineage(c)),
             upstream=tuple(

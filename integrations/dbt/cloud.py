@@ -32,6 +32,7 @@ from pydantic import SecretStr
 
 from bot.errors import SourceError
 from bot.facts import DbtNode, DbtRun, Lineage, SourceFreshness
+from bot.ports import DbtProject
 from bot.settings import DbtCloudSettings
 from bot.tools import Check
 from integrations._http import (
@@ -46,7 +47,6 @@ from integrations.dbt.artifacts import (
     ArtifactError,
     Catalog,
     Loaded,
-    Manifest,
     RunResults,
     SourcesArtifact,
     parse_time,
@@ -277,6 +277,7 @@ class DbtCloudClient:
             account_id=settings.account_id,
             token=settings.token,
             timeout=settings.timeout,
+            discovery_url=settings.discovery_url,
         )
 
     # -- what was called, for ToolResult.invocation ------------------------------------------
@@ -399,9 +400,7 @@ class DbtCloudClient:
         """Artifact paths of a run, without the compiled/ and run/ SQL files."""
         body = self._envelope(self._path(f"runs/{int(run_id)}/artifacts/"))
         names = body.get("data") or []
-        return [
-            n for n in names if isinstance(n, str) and not n.startswith(("compiled/", "run/"))
-        ]
+        return [n for n in names if isinstance(n, str) and not n.startswith(("compiled/", "run/"))]
 
     def run_artifact(self, run_id: int, path: str, *, step: int | None = None) -> bytes:
         """One artifact file of a run (default: as left by its last step)."""
@@ -581,8 +580,9 @@ def _result_steps(run: Run) -> list[RunStep]:
 class CloudProject:
     """`bot.ports.DbtProject` over the latest finished run of one dbt Cloud job.
 
-    The latest run is looked up at most every `refresh_s` seconds; its artifacts are
-    downloaded once and kept by run id (finished runs do not change).
+    The latest finished run is looked up at most every `refresh_s` seconds; its artifacts are
+    downloaded once and kept by run id (finished runs do not change). When the newest runs
+    left no manifest, up to `look_back` runs are tried, newest first.
     """
 
     system = SYSTEM
@@ -594,6 +594,7 @@ class CloudProject:
         *,
         refresh_s: float = 60.0,
         keep_runs: int = 3,
+        look_back: int = 5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -602,7 +603,9 @@ class CloudProject:
         self.keep_runs = keep_runs
         self._clock = clock
         self._lock = threading.Lock()
-        self._latest: tuple[float, int] | None = None
+        self.look_back = look_back
+        self._chosen: tuple[float, int] | None = None  # (when, run id) of the artifacts in use
+        self._without_manifest: set[int] = set()
         self._cache: OrderedDict[int, _RunArtifacts] = OrderedDict()
         self._runs: OrderedDict[int, DbtRun] = OrderedDict()
 
@@ -655,36 +658,58 @@ class CloudProject:
 
     # -- loading ----------------------------------------------------------------------------
 
-    def latest_run_id(self) -> int:
+    def artifacts_run_id(self) -> int:
+        """The run whose artifacts the answers come from."""
+        self.view()
+        with self._lock:
+            assert self._chosen is not None  # view() sets it or raises
+            return self._chosen[1]
+
+    def view(self) -> ProjectView:
         now = self._clock()
         with self._lock:
-            if self._latest is not None and now - self._latest[0] < self.refresh_s:
-                return self._latest[1]
+            if self._chosen is not None and now - self._chosen[0] < self.refresh_s:
+                cached = self._cache.get(self._chosen[1])
+                if cached is not None:
+                    return cached.view
         runs = self.client.runs(
-            job_id=self.job_id, statuses=("success", "error"), order_by="-finished_at", limit=1
+            job_id=self.job_id,
+            statuses=("success", "error"),
+            order_by="-finished_at",
+            limit=self.look_back,
         )
         if not runs:
             raise UpstreamNotFound(
                 SYSTEM, f"job {self.job_id} has no finished run yet, so there are no artifacts"
             )
-        with self._lock:
-            self._latest = (now, runs[0].id)
-        return runs[0].id
-
-    def view(self) -> ProjectView:
-        run_id = self.latest_run_id()
-        with self._lock:
-            cached = self._cache.get(run_id)
-        if cached is not None:
+        # A run that died before dbt parsed the project (clone or deps failed) has no
+        # manifest; the run before it still describes the project.
+        for run in runs:
+            with self._lock:
+                cached = self._cache.get(run.id)
+                empty = run.id in self._without_manifest
+            if empty:
+                continue
+            if cached is None:
+                cached = self._load(run.id)
+                if cached is None:
+                    with self._lock:
+                        self._without_manifest.add(run.id)
+                    continue
+                with self._lock:
+                    self._cache[run.id] = cached
+                    while len(self._cache) > self.keep_runs:
+                        self._cache.popitem(last=False)
+            with self._lock:
+                self._chosen = (now, run.id)
             return cached.view
-        loaded = self._load(run_id)
-        with self._lock:
-            self._cache[run_id] = loaded
-            while len(self._cache) > self.keep_runs:
-                self._cache.popitem(last=False)
-        return loaded.view
+        raise UpstreamNotFound(
+            SYSTEM,
+            f"none of the last {len(runs)} finished runs of job {self.job_id} left a "
+            f"manifest.json (newest: run {runs[0].id})",
+        )
 
-    def _load(self, run_id: int) -> _RunArtifacts:
+    def _load(self, run_id: int) -> _RunArtifacts | None:
         client = self.client
         run = client.run(run_id)
         steps = run.run_steps or []
@@ -694,9 +719,7 @@ class CloudProject:
             f"manifest.json of run {run_id}",
         )
         if manifest is None:
-            raise UpstreamNotFound(
-                SYSTEM, f"run {run_id} of job {self.job_id} left no manifest.json"
-            )
+            return None
         catalog: Loaded[Catalog] | None = None
         sources: Loaded[SourcesArtifact] | None = None
         docs_step = _last_step(steps, "docs generate")
@@ -738,7 +761,7 @@ class CloudProject:
             system=SYSTEM,
             ok=True,
             detail=f"{account.detail}; job '{job.name}' ({self.job_id}): "
-            f"{view.index.loaded.label} of run {self.latest_run_id()}{when}",
+            f"{view.index.loaded.label} of run {self.artifacts_run_id()}{when}",
             target=self.client.base_url,
             version=view.index.metadata.dbt_version or "",
         )
@@ -747,3 +770,8 @@ class CloudProject:
 def _last_step(steps: Sequence[RunStep], command: str) -> int | None:
     found = [s.index for s in steps if s.index is not None and s.command == command]
     return found[-1] if found else None
+
+
+def _implements_port(project: CloudProject) -> DbtProject:
+    # Never called: mypy checks here that the class satisfies the core's Protocol.
+    return project

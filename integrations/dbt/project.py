@@ -14,13 +14,14 @@ reload happens under a lock and replaces an immutable view that readers keep usi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import TypeVar
 
 from bot.facts import DbtNode, DbtRun, Lineage, SourceFreshness
+from bot.ports import DbtProject
 from bot.settings import DbtSettings
 from bot.tools import Check
 from integrations.dbt._view import ManifestIndex, ProjectView, TestInfo, dbt_run
@@ -77,6 +78,10 @@ class ArtifactsProject:
             raise ValueError("PIPEBOT_DBT__ARTIFACTS_DIR is not set")
         return cls(settings.artifacts_dir)
 
+    def where(self) -> str:
+        """Where the facts come from, for tool invocations and reply sources."""
+        return f"dbt artifacts in {self.target_dir}"
+
     # -- DbtProject -------------------------------------------------------------------------
 
     def node(self, name: str) -> DbtNode:
@@ -132,7 +137,9 @@ class ArtifactsProject:
             if manifest is not None:
                 self._manifest = manifest
         if self._manifest is None:
-            raise UpstreamError(SYSTEM, f"{MANIFEST} in {self.target_dir}: {self.problems[MANIFEST]}")
+            raise UpstreamError(
+                SYSTEM, f"{MANIFEST} in {self.target_dir}: {self.problems[MANIFEST]}"
+            )
         if CATALOG in changed:
             self._catalog = self._parse_optional(CATALOG, stamps, read_catalog, self._catalog)
         if RUN_RESULTS in changed:
@@ -218,3 +225,8 @@ class ArtifactsProject:
             target=target,
             version=view.index.metadata.dbt_version or "",
         )
+
+
+def _implements_port(project: ArtifactsProject) -> DbtProject:
+    # Never called: mypy checks here that the class satisfies the core's Protocol.
+    return project

@@ -12,8 +12,9 @@ Read-only in layers (ARCHITECTURE §3), each enforced here rather than trusted t
 4. the class has no method that writes.
 
 The catalog is read with a couple of bulk statements per call (`integrations.warehouse.sql`),
-never one per table: 5,000 PostgreSQL tables of 20 columns take ~0.2 s instead of the ~11 s of
-SQLAlchemy's per-table reflection.
+never one per table: for 5,000 PostgreSQL tables of 20 columns `tables()` is 20-25× faster
+than SQLAlchemy's per-table reflection and 2-3× faster than ``Inspector.get_multi_columns``
+(bench/bench_catalog.py); about 60% of it is building the 100,000 `Column` values.
 
 Failures become `bot.errors.SourceError` subclasses with messages a person can act on and no
 credentials in them::
@@ -27,11 +28,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +62,7 @@ from integrations.warehouse.sql import CATALOG_SQL, CatalogSql
 SUPPORTED_DIALECTS = ("postgresql", "duckdb", "sqlite")
 _SQLGLOT = {"postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite"}
 
+logger = logging.getLogger(__name__)
 _URL_CREDENTIALS = re.compile(r"(\w+://[^:/@\s]+):[^@\s]*@")
 
 
@@ -110,6 +113,11 @@ class Catalog:
         self.where: str = _where(parsed, backend)
         self._database = _database_name(parsed, backend)
         self._engine = self._create_engine(parsed)
+
+    @property
+    def last_altered_means(self) -> str:
+        """What `Table.last_altered` is on this dialect (they differ; readers need to know)."""
+        return self.sql.last_altered_means
 
     @classmethod
     def from_settings(cls, settings: WarehouseSettings) -> Catalog:
@@ -232,9 +240,17 @@ class Catalog:
 
     def _relations(self, schemas: list[str], name: str | None) -> list[Table]:
         params: dict[str, Any] = {"schemas": schemas, "name": name}
+        # One row more than the cap tells "exactly at the cap" from "cut short".
         rows = self._select(self.sql.relations, params, limit=self.row_cap + 1)
-        # One more row than the cap was asked for, so "exactly at the cap" and "cut" differ;
-        # callers see at most row_cap relations either way.
+        if len(rows) > self.row_cap:
+            logger.warning(
+                "warehouse catalog of %s at %s has more than %d relations; "
+                "listing the first %d by name (PIPEBOT_WAREHOUSE__ROW_CAP)",
+                ", ".join(schemas),
+                self.where,
+                self.row_cap,
+                self.row_cap,
+            )
         return [self._to_table(row) for row in rows[: self.row_cap]]
 
     def _to_table(self, row: Mapping[str, Any]) -> Table:
@@ -243,7 +259,12 @@ class Catalog:
             schema=str(row["schema_name"]),
             name=str(row["table_name"]),
             kind=str(row["kind"] or "table"),
-            columns=_columns(row["columns"]),
+            columns=_columns(
+                row["column_names"],
+                row["column_types"],
+                row["column_nullable"],
+                row["column_ordinals"],
+            ),
             row_count=_int(row["row_count"]),
             last_altered=_timestamp(row["last_altered"]),
             size_bytes=_int(row["size_bytes"]),
@@ -389,17 +410,34 @@ class Catalog:
         kind = type(orig).__name__
         timed_out = f"statement timed out after {_seconds(self.statement_timeout)}"
         if sqlstate == "57014" or kind == "InterruptException" or lowered == "interrupted":
-            return UpstreamUnavailable(SYSTEM, f"{timed_out} (PIPEBOT_WAREHOUSE__STATEMENT_TIMEOUT)")
-        if self.dialect == "postgresql" and (not sqlstate or sqlstate.startswith("08")):
-            if kind in ("OperationalError", "InterfaceError"):
+            return UpstreamUnavailable(
+                SYSTEM, f"{timed_out} (PIPEBOT_WAREHOUSE__STATEMENT_TIMEOUT)"
+            )
+        if (
+            self.dialect == "postgresql"
+            and (not sqlstate or sqlstate.startswith("08"))
+            and kind in ("OperationalError", "InterfaceError")
+        ):
+            # psycopg reports a refused login as a connection failure without a SQLSTATE;
+            # the server's FATAL line says which.
+            said = message.split("FATAL:", 1)[1].strip() if "FATAL:" in message else ""
+            if said and any(
+                hint in said
+                for hint in ("authentication failed", "role", "pg_hba.conf", "permission")
+            ):
+                return UpstreamAuthError(SYSTEM, f"authentication failed at {self.where}: {said}")
+            if said and said.startswith("database") and "does not exist" in said:
+                return UpstreamNotFound(SYSTEM, f"{said} at {self.where}")
+            return UpstreamUnavailable(
+                SYSTEM, f"cannot connect to {self.where} ({_connection_reason(said or message)})"
+            )
+        if self.dialect == "duckdb" and kind in ("IOException", "ConnectionException"):
+            if "does not exist" in lowered:
+                return UpstreamUnavailable(SYSTEM, f"DuckDB file {self.where} does not exist")
+            if "lock" in lowered or "different configuration" in lowered:
+                # DuckDB lets one process write a file, and then nobody else may open it.
                 return UpstreamUnavailable(
-                    SYSTEM, f"cannot connect to {self.where} ({_connection_reason(message)})"
-                )
-        if self.dialect == "duckdb" and kind == "IOException":
-            if "lock" in lowered:
-                return UpstreamUnavailable(
-                    SYSTEM,
-                    f"cannot open DuckDB file {self.where}: another process holds it for writing",
+                    SYSTEM, f"cannot open DuckDB file {self.where}: a writer holds it open"
                 )
             return UpstreamUnavailable(SYSTEM, f"cannot open DuckDB file {self.where}: {message}")
         if self.dialect == "sqlite" and "unable to open database" in lowered:
@@ -423,7 +461,9 @@ class Catalog:
         return message
 
     def _check(self, *, ok: bool, detail: str) -> Check:
-        return Check(system=SYSTEM, ok=ok, detail=detail, target=self.where, version=self._version())
+        return Check(
+            system=SYSTEM, ok=ok, detail=detail, target=self.where, version=self._version()
+        )
 
     def _version(self) -> str:
         info = getattr(self._engine.dialect, "server_version_info", None)
@@ -439,27 +479,32 @@ class Catalog:
 # --- row mapping ---------------------------------------------------------------------------
 
 
-def _columns(value: Any) -> tuple[Column, ...]:
-    if value is None:
-        return ()
-    items = json.loads(value) if isinstance(value, str) else value
-    columns = []
-    for item in items:
-        if isinstance(item, str):
-            item = json.loads(item)
-        if not isinstance(item, Mapping) or item.get("name") is None:
-            continue  # the LEFT JOIN's empty match for a relation without columns
-        nullable = item.get("nullable")
-        columns.append(
-            Column(
-                name=str(item["name"]),
-                data_type=str(item.get("type") or ""),
-                nullable=None if nullable is None else bool(nullable),
-                position=_int(item.get("ordinal")),
-            )
-        )
-    columns.sort(key=lambda c: (c.position is None, c.position or 0))
-    return tuple(columns)
+def _columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> tuple[Column, ...]:
+    """Columns from the four parallel arrays of a relations row (JSON text on SQLite).
+
+    Written for 100,000 columns a call: work is done on whole lists where possible, and each
+    Column gets values that already have the right type.
+    """
+    arrays = [
+        json.loads(v) if isinstance(v, str) else list(v or ())
+        for v in (names, types, nullable, ordinals)
+    ]
+    names, types, nullable, ordinals = arrays
+    if None in names:
+        # A relation without columns still meets a LEFT JOIN once, as NULLs.
+        keep = [i for i, name in enumerate(names) if name is not None]
+        names, types, nullable, ordinals = ([a[i] for i in keep] for a in arrays)
+    if None in types:
+        types = ["" if t is None else str(t) for t in types]
+    if nullable and not isinstance(nullable[0], bool):
+        nullable = [None if v is None else bool(v) for v in nullable]
+    rows: Iterable[tuple[Any, Any, Any, Any]] = zip(names, types, nullable, ordinals, strict=True)
+    if None not in ordinals and ordinals != sorted(ordinals):
+        rows = sorted(rows, key=lambda row: int(row[3]))
+    return tuple(
+        Column(name=name, data_type=kind, nullable=null, position=ordinal)
+        for name, kind, null, ordinal in rows
+    )
 
 
 def _int(value: Any) -> int | None:

@@ -37,10 +37,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import Token, TokenType, exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
-from sqlglot import Token, TokenType
 
 from integrations.errors import SqlRefused
 
@@ -142,13 +141,14 @@ _PG_DATA_RELATIONS: Mapping[str, str] = {
     "pg_largeobject": "holds large-object data",
     "pg_stat_activity": "shows other sessions' query text",
     "pg_file_settings": "shows server configuration files",
+    "pg_settings": "can hold secrets in custom settings (e.g. app.jwt_secret)",
+    "pg_db_role_setting": "can hold secrets in per-role or per-database settings",
     "pg_hba_file_rules": "shows server authentication rules",
     "pg_ident_file_mappings": "shows server authentication rules",
 }
 
-_DUCKDB_FILE_READERS: Mapping[str, str] = {
-    name: "reads files or URLs (httpfs) outside the database"
-    for name in (
+_DUCKDB_FILE_READERS: Mapping[str, str] = dict.fromkeys(
+    (
         "read_csv",
         "read_csv_auto",
         "read_parquet",
@@ -168,8 +168,9 @@ _DUCKDB_FILE_READERS: Mapping[str, str] = {
         "sqlite_scan",
         "postgres_scan",
         "mysql_scan",
-    )
-} | {
+    ),
+    "reads files or URLs (httpfs) outside the database",
+) | {
     "glob": "lists files outside the database",
     "query": "runs the SQL text it is given",
     "query_table": "reads a table named by a string",
@@ -469,7 +470,9 @@ class SqlGuard:
         try:
             tokens: list[Token] = self._dialect.tokenize(sql)
         except (TokenError, ValueError) as exc:
-            raise self._refuse(f"cannot tokenize as {self.dialect} SQL: {_first_line(exc)}") from None
+            raise self._refuse(
+                f"cannot tokenize as {self.dialect} SQL: {_first_line(exc)}"
+            ) from None
         if not tokens:
             raise self._refuse("empty statement")
         for token in tokens:
@@ -494,11 +497,16 @@ class SqlGuard:
         if len(found) != 1:
             raise self._refuse("only one statement is allowed")
         root: exp.Expr = found[0]
-        while isinstance(root, exp.Subquery):
-            root = root.this
-        if not isinstance(root, (exp.Select, exp.SetOperation)):
-            kind = type(root).__name__
+        inner = root
+        while isinstance(inner, exp.Subquery):
+            inner = inner.this
+        if not isinstance(inner, (exp.Select, exp.SetOperation)):
+            kind = type(inner).__name__
             raise self._refuse(f"only SELECT statements are allowed, not {_WHAT.get(kind, kind)}")
+        # The outermost node is what gets checked, capped and rendered: unwrapping the
+        # parentheses would drop their ORDER BY / LIMIT (and, with them, a WITH's scope).
+        if not isinstance(root, exp.Query):
+            raise self._refuse("only SELECT statements are allowed")
         return root
 
     def _check_tree(self, root: exp.Query) -> list[str]:
@@ -509,6 +517,8 @@ class SqlGuard:
                 raise self._refuse(_WHAT.get(kind, f"{kind} is not a read"))
             if isinstance(node, exp.Select) and node.args.get("locks"):
                 raise self._refuse(_WHAT["Lock"])
+            if isinstance(node, exp.Select) and not node.expressions:
+                raise self._refuse("SELECT names no columns")
             if isinstance(node, exp.Placeholder) and not _PARAMETER_NAME.match(node.name):
                 raise self._refuse("only named parameters (:name) are allowed")
             if isinstance(node, exp.Parameter):

@@ -11,8 +11,8 @@ from bot.conversation import Conversation
 from bot.playbooks import default_commands
 from bot.ports import Sources
 from bot.store import Store
-from handlers.console import ConsoleChannel, print_checks, to_inbound
 from bot.tools import Check
+from handlers.console import ConsoleChannel, print_checks, to_inbound
 
 
 @pytest.fixture

@@ -45,7 +45,8 @@ def airflow_stack() -> Iterator[AirflowEnv]:
         for dag_id, expected in SAMPLE_DAGS.items():
             state = stack.wait(dag_id, run_ids[dag_id])
             if state != expected:
-                raise StackError(f"{dag_id} ended {state}, expected {expected}")
+                tasks = stack.task_states(dag_id, run_ids[dag_id])
+                raise StackError(f"{dag_id} ended {state}, expected {expected}; tasks: {tasks}")
         stack.wait_for_import_errors(1)
     except BaseException as exc:
         tails = stack.log_tails()

@@ -8,18 +8,15 @@ file dbt wrote, and per-step artifact snapshots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.stack.dbt_stack import DbtBuild, DbtHarnessError, build
 
 
 @pytest.fixture(scope="session")
-def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbtBuild]:
+def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
     dest = tmp_path_factory.mktemp("dbt_build")
     try:
-        built = build(dest)
+        return build(dest)
     except DbtHarnessError as exc:
         pytest.fail(f"the real dbt build of the sample project failed: {exc}", pytrace=False)
-    yield built

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def dbt_python() -> Path:
     python = VENV_DIR / "bin" / "python"
     marker = VENV_DIR / ".pipebot-ready"
     wanted = "\n".join(requirements())
-    with _locked(VENV_DIR.with_suffix(".lock")):
+    with _locked(VENV_DIR.parent / f"{VENV_DIR.name}.lock"):
         if marker.is_file() and marker.read_text() == wanted and python.exists():
             return python
         shutil.rmtree(VENV_DIR, ignore_errors=True)
@@ -203,7 +203,7 @@ def build(dest_dir: Path) -> DbtBuild:
     report_path = dest_dir / "dbt-steps.json"
     log_path = dest_dir / "dbt-output.log"
     # The child needs PATH, HOME … of this process; only dbt's own variables are added.
-    env = dict(os.environ)  # noqa: TID251
+    env = dict(os.environ)
     env.update(
         DO_NOT_TRACK="1",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",

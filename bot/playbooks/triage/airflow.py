@@ -91,7 +91,7 @@ def triage_airflow(
     earlier = [r for r in runs if r.run_id != chosen.run_id][:FLAKY_RUNS]
     second_calls: dict[str, tuple[str, Callable[[], Any]]] = {}
     for ti in deep:
-        progress(f"{system}: reading log of {ti.task_id}, try {ti.try_number}")
+        progress(f"{system}: reading log of {ti.task_id}, try {log_try(ti)}")
         second_calls[f"log:{ti.task_id}"] = (
             system,
             _bind_log(airflow, dag_id, chosen.run_id, ti),
@@ -198,12 +198,20 @@ def triage_airflow(
     )
 
 
+def log_try(ti: TaskInstance) -> int:
+    """The try whose log explains the problem: for a task that succeeded after retries, the
+    last failed try (the one before the success), else its latest try."""
+    if ti.state == "success" and ti.try_number > 1:
+        return ti.try_number - 1
+    return max(ti.try_number, 1)
+
+
 def _bind_log(airflow: Any, dag_id: str, run_id: str, ti: TaskInstance) -> Callable[[], Any]:
     return lambda: airflow.task_log(
         dag_id,
         run_id,
         ti.task_id,
-        max(ti.try_number, 1),
+        log_try(ti),
         map_index=ti.map_index,
         max_chars=LOG_CHARS,
     )
@@ -256,6 +264,7 @@ def _finding(ti: TaskInstance, second: dict[str, Outcome[Any]]) -> TaskFinding:
         task_id=ti.task_id,
         state=ti.state or "",
         try_number=ti.try_number,
+        log_try=log_try(ti),
         max_tries=ti.max_tries,
         duration_s=ti.duration_s,
         operator=ti.operator,
@@ -364,8 +373,10 @@ def stale_upstream(
 ) -> tuple[str, ...]:
     if fresh is None or not fresh.ok or not fresh.value:
         return ()
+    if not lineages:
+        return ()  # without a link to dbt we cannot say which sources this run depends on
     upstream = {n.unique_id for lin in lineages for n in lin.upstream}
     stale: list[SourceFreshness] = [
-        f for f in fresh.value if f.status != "pass" and (not lineages or f.unique_id in upstream)
+        f for f in fresh.value if f.status != "pass" and f.unique_id in upstream
     ]
     return tuple(freshness_line(f, now) for f in stale)

@@ -132,7 +132,7 @@ def _finding_section(finding: TaskFinding, *, heading: str) -> Section:
         code = Code(
             text="\n".join(finding.log_excerpt),
             language="text",
-            title=f"log of {finding.task_id}, try {finding.try_number}",
+            title=f"log of {finding.task_id}, try {finding.log_try}",
             truncated_from=None,
         )
     return Section(

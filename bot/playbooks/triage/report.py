@@ -30,6 +30,7 @@ class TaskFinding:
     task_id: str
     state: str
     try_number: int
+    log_try: int  # the try whose log was read
     max_tries: int
     duration_s: float | None
     operator: str

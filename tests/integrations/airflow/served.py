@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,12 @@ Route = Callable[[Received], Answer | None]
 
 
 class ServedAdapter(BaseAdapter):
-    def __init__(self, routes: dict[tuple[str, str], Answer | Route]) -> None:
+    def __init__(self, routes: Mapping[tuple[str, str], Answer | Route]) -> None:
         super().__init__()
-        self.routes = routes
+        self.routes: dict[tuple[str, str], Answer | Route] = dict(routes)
         self.received: list[Received] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
         body = request.body
         got = Received(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -20,6 +22,7 @@ from tests.integrations.airflow.served import (
     V2_VERSION,
     Answer,
     Received,
+    Route,
     ServedAdapter,
     fixture,
     recorded,
@@ -29,7 +32,9 @@ BASE = "http://airflow.test"
 RUN = "scheduled__2024-05-01T00:00:00+00:00"
 
 
-def v2_client(routes: dict, **kwargs: object) -> tuple[AirflowClient, ServedAdapter]:
+def v2_client(
+    routes: Mapping[tuple[str, str], Answer | Route], **kwargs: Any
+) -> tuple[AirflowClient, ServedAdapter]:
     adapter = ServedAdapter({("GET", "/api/v2/version"): V2_VERSION, **routes})
     token = Answer(201, {"access_token": "jwt-from-server"})
     adapter.routes.setdefault(("POST", "/auth/token"), token)
@@ -120,7 +125,7 @@ def test_v1_uses_basic_auth_and_auto_detects_v1() -> None:
     assert client.api_version == "v1"
     assert client.version() == "2.10.5"
     assert errors[0].timestamp == datetime(2024, 5, 1, 22, 0, 1, 123456, tzinfo=UTC)
-    listing = [r for r in adapter.received if r.path == "/api/v1/importErrors"][0]
+    listing = next(r for r in adapter.received if r.path == "/api/v1/importErrors")
     expected = "Basic " + base64.b64encode(b"pipebot:s3cret").decode()
     assert listing.headers["Authorization"] == expected
     assert [r.path for r in adapter.received][:2] == ["/api/v2/version", "/api/v1/version"]
@@ -224,8 +229,6 @@ def test_dates_are_parsed_leniently(text: str | None, expected: datetime | None)
 def log_client(name: str, api: str = "v2") -> tuple[AirflowClient, ServedAdapter]:
     data = fixture(name)
     path = data["request"].split(" ", 1)[1]
-    from urllib.parse import unquote
-
     routes = {("GET", unquote(path)): Answer(data["status"], data["body"])}
     if api == "v1":
         adapter = ServedAdapter(routes)
@@ -247,7 +250,7 @@ def test_structured_events_become_readable_lines_and_errors() -> None:
     assert not any(line.startswith("::group::") for line in log.lines)
     assert log.source.endswith("task_id=transform/attempt=1.log")
     assert log.omitted_chars == 0
-    request = [r for r in adapter.received if "/logs/" in r.path][0]
+    request = next(r for r in adapter.received if "/logs/" in r.path)
     assert request.headers["Accept"] == "application/json"
 
 
@@ -302,7 +305,7 @@ def test_list_of_strings_log_and_continuation_followed_only_while_new() -> None:
 
 
 def _huge_v2_log(megabytes: int) -> Iterator[bytes]:
-    line = {"timestamp": "2026-11-25T20:00:10.413179Z", "level": "info", "event": "x" * 900}
+    line = {"timestamp": "2026-11-25T20:00:10.413179Z", "level": "info", "event": "x" * 4000}
     chunk = json.dumps(line).encode()
     yield b'{"content": ['
     for i in range(megabytes * 1024 * 1024 // (len(chunk) + 1)):
@@ -325,7 +328,10 @@ def _huge_v1_log(megabytes: int) -> Iterator[bytes]:
     line = json_piece(repr("[2024-05-02, 00:00:05 UTC] {x.py:1} INFO - " + "y" * 400 + "\n")[1:-1])
     for _ in range(megabytes * 1024 * 1024 // len(line)):
         yield line
-    end = 'Traceback (most recent call last):\n  File "/d.py", line 9, in run\nRuntimeError: the end\n'
+    end = (
+        'Traceback (most recent call last):\n  File "/d.py", line 9, in run\n'
+        "RuntimeError: the end\n"
+    )
     yield json_piece(repr(end)[1:-1] + "')]") + b'", "continuation_token": null}'
 
 
@@ -422,3 +428,49 @@ def test_source_errors_only() -> None:
     client = AirflowClient("http://127.0.0.1:9", timeout=0.5)
     with pytest.raises(SourceError):
         client.runs(since=datetime.now(UTC) - timedelta(hours=1))
+
+
+def test_from_settings_and_no_credentials_in_the_url() -> None:
+    from pydantic import SecretStr
+
+    from bot.settings import AirflowSettings
+
+    adapter = ServedAdapter(
+        {
+            ("GET", "/airflow/api/v2/version"): V2_VERSION,
+            ("POST", "/airflow/auth/token"): Answer(201, {"access_token": "jwt-s"}),
+            ("GET", "/airflow/api/v2/importErrors"): recorded("v2_import_errors.json"),
+        }
+    )
+    settings = AirflowSettings(
+        base_url="https://user:pw@airflow.example.com/airflow/",
+        username="viewer",
+        password=SecretStr("from-settings"),
+        api_version="auto",
+    )
+    client = AirflowClient.from_settings(settings, adapter=adapter)
+    assert client.base_url == "https://airflow.example.com/airflow"
+    assert client.import_errors()[0].filename == "broken_dag.py"
+    exchange = next(r for r in adapter.received if r.method == "POST")
+    assert json.loads(exchange.body or b"")["password"] == "from-settings"
+    assert "pw" not in repr(client)
+
+
+def test_traceback_printed_line_by_line_to_stderr_is_found() -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/opt/dags/sync.py", line 12, in run',
+        "    client.fetch()",
+        "requests.exceptions.ConnectTimeout: payments.internal timed out",
+    ]
+    events = [
+        {"timestamp": "2026-11-25T20:00:10Z", "level": "error", "event": x, "chan": "stderr"}
+        for x in lines
+    ]
+    path = f"/api/v2/dags/d/dagRuns/{RUN}/taskInstances/t/logs/1"
+    client, _ = v2_client({("GET", path): Answer(200, {"content": events})})
+    log = client.task_log("d", RUN, "t", 1)
+    assert log.errors[0].exc_type == "requests.exceptions.ConnectTimeout"
+    assert log.errors[0].message == "payments.internal timed out"
+    assert log.errors[0].frames == ("/opt/dags/sync.py:12 in run",)
+    assert log.lines[0] == "20:00:10 ERROR Traceback (most recent call last):"

@@ -1,0 +1,22 @@
+"""Slack as a channel: slash commands, mentions, DMs, assistant threads and buttons, in Socket
+Mode or over HTTP, for one workspace (bot token) or many (OAuth).
+
+Modules: `inbound` (payload → `SlackTurn` → `InboundMessage`, pure), `blocks` (`Reply` → Block
+Kit within Slack's limits, pure), `app` (Bolt wiring, the ack path), `worker` (answering a turn
+off the request path), `progress` ("working…" edits, assistant status), `delivery` (the outbox
+senders), `clients` (Web API clients with retries, tokens per workspace), `oauth` (installation
+and state stores on the bot's database). See docs/slack.md.
+"""
+
+from handlers.slack.app import SlackChannel, connection_mode
+from handlers.slack.blocks import SlackMessage, render_blocks
+from handlers.slack.inbound import SlackTurn, to_inbound
+
+__all__ = [
+    "SlackChannel",
+    "SlackMessage",
+    "SlackTurn",
+    "connection_mode",
+    "render_blocks",
+    "to_inbound",
+]

@@ -1,0 +1,389 @@
+"""A local stand-in for Slack: the Web API over HTTP and Socket Mode over a real WebSocket.
+
+The real slack_sdk / slack-bolt clients talk to it unchanged (``SlackSettings.api_url`` points
+here), the way bolt-python tests itself (`tests/mock_web_api_server`): every Web API call is
+recorded (method, parameters, token) and answered like Slack does — ``auth.test``,
+``chat.postMessage`` / ``update`` / ``postEphemeral`` / ``delete``, the streaming methods,
+``assistant.threads.*``, ``oauth.v2.access``, and ``apps.connections.open``, which hands out the
+``ws://`` URL of this fake's own WebSocket server. A test can script answers per method
+(a 429 with ``Retry-After``, ``channel_not_found``, ``unknown_method`` …), push Socket Mode
+envelopes and read the acknowledgements the client sends back.
+
+Payload shapes follow Slack's reference pages (docs.slack.dev/reference/methods/*, the Socket
+Mode protocol at api.slack.com/apis/connections/socket).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import Server as WsServer
+from websockets.sync.server import ServerConnection, serve
+
+BOT_TOKEN = "xoxb-fake-T1"
+APP_TOKEN = "xapp-fake-A1"
+OAUTH_BOT_TOKEN = "xoxb-fake-T2"
+
+# The JSON-encoded parameters slack_sdk sends as form fields.
+_JSON_FIELDS = ("blocks", "attachments", "chunks", "prompts", "metadata")
+
+
+@dataclass(frozen=True)
+class Team:
+    team_id: str
+    bot_user_id: str
+    bot_id: str
+    name: str = "Fake workspace"
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+    response: dict[str, Any] | str = field(default_factory=dict)
+
+    @property
+    def ts(self) -> str | None:
+        """The ``ts`` Slack answered (a posted message's id)."""
+        return self.response.get("ts") if isinstance(self.response, dict) else None
+
+
+@dataclass
+class _Scripted:
+    status: int
+    body: dict[str, Any] | str
+    headers: dict[str, str]
+
+
+class FakeSlack:
+    """Start with `start()` (or use as a context manager); `reset()` between tests."""
+
+    def __init__(self) -> None:
+        self.teams: dict[str, Team] = {}
+        self._calls: list[Call] = []
+        self._scripts: dict[str, deque[_Scripted]] = defaultdict(deque)
+        self._lock = threading.Condition()
+        self._ts = 1_700_000_000_000_100
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._http.daemon_threads = True
+        self._ws: WsServer = serve(self._ws_session, "127.0.0.1", 0)
+        self._sockets: list[ServerConnection] = []
+        self._acks: dict[str, dict[str, Any]] = {}
+        self._threads: list[threading.Thread] = []
+        self.reset()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        for target, name in (
+            (self._http.serve_forever, "fake-slack-http"),
+            (self._ws.serve_forever, "fake-slack-ws"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._ws.shutdown()
+        self._http.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._scripts.clear()
+            self._acks.clear()
+            self.teams = {
+                BOT_TOKEN: Team("T1", "UBOT", "BBOT"),
+                APP_TOKEN: Team("T1", "UBOT", "BBOT"),
+            }
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api"
+
+    @property
+    def ws_url(self) -> str:
+        host, port = self._ws.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/link/?ticket={uuid.uuid4()}"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"{self.base_url}/respond/{name}"
+
+    # --- scripting and inspection --------------------------------------------------------------
+
+    def script(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        body: dict[str, Any] | str | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` calls of `method` this way instead of the normal answer."""
+        answer = _Scripted(status, body if body is not None else {"ok": True}, headers or {})
+        with self._lock:
+            self._scripts[method].extend([answer] * times)
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        self.script(
+            method,
+            status=429,
+            body={"ok": False, "error": "ratelimited"},
+            headers={"Retry-After": str(retry_after)},
+            times=times,
+        )
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        self.script(method, body={"ok": False, "error": error}, times=times)
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str, *, ok_only: bool = False) -> list[Call]:
+        return [c for c in self.calls if c.method == method and (not ok_only or c.status == 200)]
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        *,
+        timeout: float = 10.0,
+        where: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
+        """Block until `count` calls of `method` (matching `where`) arrived; fail otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [
+                    c for c in self._calls if c.method == method and (where is None or where(c))
+                ]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [c.method for c in self._calls]
+                    raise AssertionError(
+                        f"expected {count} call(s) to {method} within {timeout} s; saw {seen}"
+                    )
+                self._lock.wait(remaining)
+
+    def next_ts(self) -> str:
+        with self._lock:
+            self._ts += 100
+            return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+
+    # --- Socket Mode ----------------------------------------------------------------------------
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._sockets:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("no Socket Mode client connected")
+                self._lock.wait(remaining)
+
+    def send_envelope(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        envelope_id: str | None = None,
+    ) -> str:
+        """Push one envelope (``slash_commands`` / ``events_api`` / ``interactive``)."""
+        envelope_id = envelope_id or str(uuid.uuid4())
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+        }
+        if kind == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = retry_reason
+        with self._lock:
+            connection = self._sockets[-1]
+        connection.send(json.dumps(envelope))
+        return envelope_id
+
+    def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while envelope_id not in self._acks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"envelope {envelope_id} was not acknowledged")
+                self._lock.wait(remaining)
+            return self._acks[envelope_id]
+
+    def _ws_session(self, connection: ServerConnection) -> None:
+        connection.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+                    "connection_info": {"app_id": "A1"},
+                }
+            )
+        )
+        with self._lock:
+            self._sockets.append(connection)
+            self._lock.notify_all()
+        try:
+            for message in connection:
+                data = json.loads(message)
+                if "envelope_id" in data:
+                    with self._lock:
+                        self._acks[str(data["envelope_id"])] = data
+                        self._lock.notify_all()
+        except ConnectionClosed:
+            pass  # slack_sdk's client drops the socket without a close frame when it shuts down
+        finally:
+            with self._lock:
+                self._sockets.remove(connection)
+
+    # --- the Web API ------------------------------------------------------------------------------
+
+    def _answer(self, method: str, params: dict[str, Any], token: str | None) -> _Scripted:
+        with self._lock:
+            scripted = self._scripts[method].popleft() if self._scripts[method] else None
+        if scripted is not None:
+            return scripted
+        if method == "oauth.v2.access":
+            return _Scripted(200, self._oauth_access(params), {})
+        team = self.teams.get(token or "")
+        if team is None:
+            return _Scripted(200, {"ok": False, "error": "invalid_auth"}, {})
+        if method == "apps.connections.open":
+            if not str(token).startswith("xapp-"):
+                return _Scripted(200, {"ok": False, "error": "not_allowed_token_type"}, {})
+            return _Scripted(200, {"ok": True, "url": self.ws_url}, {})
+        if method == "auth.test":
+            body = {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": team.name,
+                "user": "pipebot",
+                "team_id": team.team_id,
+                "user_id": team.bot_user_id,
+                "bot_id": team.bot_id,
+                "is_enterprise_install": False,
+            }
+            return _Scripted(200, body, {})
+        channel = params.get("channel") or params.get("channel_id")
+        if method in ("chat.postMessage", "chat.startStream"):
+            return _Scripted(200, {"ok": True, "channel": channel, "ts": self.next_ts()}, {})
+        if method in ("chat.update", "chat.appendStream", "chat.stopStream", "chat.delete"):
+            return _Scripted(200, {"ok": True, "channel": channel, "ts": params.get("ts")}, {})
+        if method == "chat.postEphemeral":
+            return _Scripted(200, {"ok": True, "message_ts": self.next_ts()}, {})
+        return _Scripted(200, {"ok": True}, {})
+
+    def _oauth_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        team = Team("T2", "UBOT2", "BBOT2", name="Second workspace")
+        with self._lock:
+            self.teams[OAUTH_BOT_TOKEN] = team
+        return {
+            "ok": True,
+            "app_id": "A1",
+            "authed_user": {"id": "U2ADMIN"},
+            "scope": "app_mentions:read,chat:write,commands",
+            "token_type": "bot",
+            "access_token": OAUTH_BOT_TOKEN,
+            "bot_user_id": team.bot_user_id,
+            "team": {"id": team.team_id, "name": team.name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+            self._lock.notify_all()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the recorded calls are the log."""
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                params = _params(raw, self.headers.get("Content-Type") or "")
+                if self.path.startswith("/respond/"):
+                    fake._record(Call("response_url", params, None))
+                    self._send(200, "ok", {})
+                    return
+                method = self.path.removeprefix("/api/").split("?")[0]
+                auth = self.headers.get("Authorization") or ""
+                token = auth.removeprefix("Bearer ").strip() or params.get("token")
+                answer = fake._answer(method, params, token)
+                fake._record(
+                    Call(method, params, token, status=answer.status, response=answer.body)
+                )
+                self._send(answer.status, answer.body, answer.headers)
+
+            def _send(
+                self, status: int, body: dict[str, Any] | str, headers: dict[str, str]
+            ) -> None:
+                text = body if isinstance(body, str) else json.dumps(body)
+                data = text.encode()
+                self.send_response(status)
+                ctype = "text/plain" if isinstance(body, str) else "application/json"
+                self.send_header("Content-Type", f"{ctype}; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def _params(raw: str, content_type: str) -> dict[str, Any]:
+    if "application/json" in content_type:
+        loaded = json.loads(raw or "{}")
+        return loaded if isinstance(loaded, dict) else {}
+    params: dict[str, Any] = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    for name in _JSON_FIELDS:
+        if isinstance(params.get(name), str):
+            with contextlib.suppress(ValueError):
+                params[name] = json.loads(params[name])
+    return params
