@@ -7,14 +7,14 @@ The model is asked for plain text with ``## `` headings, ``- `` bullets and fenc
     # → (Section(text="Lead."), Section(heading="Evidence", bullets=("log says X",)))
 
 `AgentReply` is a `Reply` that also carries the agent's memory of this answer (see
-`bot.transcript`); the conversation stores every reply's fields as the bot message's payload, so
-the next question in the thread finds it there.
+`bot.transcript`); the conversation stores that memory in the bot message's payload, so the next
+question in the thread finds it there, and hands channels only the plain `Reply`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.messages import Code, Reply, Section
@@ -32,6 +32,10 @@ class AgentReply(Reply):
     """A `Reply` plus the agent's compact transcript (JSON-ready), for follow-up questions."""
 
     memory: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def plain(self) -> Reply:
+        """The reply without the memory: what channels render and JSON output shows."""
+        return Reply(**{f.name: getattr(self, f.name) for f in fields(Reply)})
 
 
 def _plain(text: str) -> str:

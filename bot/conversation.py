@@ -12,11 +12,13 @@ import uuid
 from bot import phrases
 from bot.access import AccessPolicy
 from bot.agent import Agent
+from bot.answer import AgentReply
 from bot.commands import Commands, Request
 from bot.messages import InboundMessage, Progress, Reply, Section, Tone, no_progress
 from bot.ports import Sources
 from bot.rendering import to_dict, to_text
 from bot.store import Store
+from bot.transcript import MEMORY_KEY
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +68,12 @@ class Conversation:
                 tone=Tone.ERROR,
                 text=phrases.INTERNAL_ERROR.format(ref=ref),
             )
-        self._store.threads.add(
-            conversation_id, role="bot", text=to_text(reply), payload=to_dict(reply)
-        )
+        payload = to_dict(reply if not isinstance(reply, AgentReply) else reply.plain())
+        if isinstance(reply, AgentReply):
+            # The agent's memory of this answer stays in the thread, never in what is posted.
+            payload[MEMORY_KEY] = reply.memory
+            reply = reply.plain()
+        self._store.threads.add(conversation_id, role="bot", text=to_text(reply), payload=payload)
         return reply
 
     def _answer(self, message: InboundMessage, conversation_id: int, progress: Progress) -> Reply:

@@ -56,7 +56,7 @@ def _settings() -> Settings:
     logs.configure(
         level=settings.log_level,
         fmt=settings.log_format,
-        redactor=Redactor.build(settings.secrets()),
+        redactor=Redactor.build(settings.secrets(), settings.redaction.patterns),
     )
     return settings
 
@@ -95,7 +95,7 @@ def build_sources(settings: Settings) -> Sources:
 
 def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
     store = store or _open_store(settings.database_url)
-    redactor = Redactor.build(settings.secrets())
+    redactor = Redactor.build(settings.secrets(), settings.redaction.patterns)
     conversation = Conversation(
         store=store,
         commands=default_commands(),
@@ -236,6 +236,65 @@ def mcp(use_demo: bool) -> None:
             audit=app.store.audit,
         )
         server.run()
+
+
+@cli.command()
+@click.option("--dag-id", help="Triage this Airflow DAG (its newest failed run by default).")
+@click.option("--run-id", help="With --dag-id: this run instead of the newest failed one.")
+@click.option("--dbt-cloud-run", type=int, help="Triage this dbt Cloud run id.")
+@click.option("--dbt", "local_dbt", is_flag=True, help="Triage the latest local dbt run.")
+@click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="json prints the facts under stable keys (see README), plus the rendered reply.",
+)
+def triage(
+    dag_id: str | None,
+    run_id: str | None,
+    dbt_cloud_run: int | None,
+    local_dbt: bool,
+    use_demo: bool,
+    fmt: str,
+) -> None:
+    """Triage a failed DAG run or dbt run from the shell: what broke, why, impact, owners."""
+    from bot.owners import OwnerDirectory
+    from bot.playbooks.triage import TriageReport, render, triage_airflow, triage_dbt
+    from bot.rendering import to_dict, to_markdown, to_text
+
+    if sum(bool(x) for x in (dag_id, dbt_cloud_run, local_dbt)) != 1:
+        _fail("give exactly one of --dag-id, --dbt-cloud-run or --dbt", 2)
+    if run_id and not dag_id:
+        _fail("--run-id needs --dag-id", 2)
+    settings = _settings()
+    if use_demo:
+        from integrations.demo import demo_sources
+
+        sources = demo_sources()
+    else:
+        sources = build_sources(settings)
+    if dag_id and sources.airflow is None:
+        _fail("Airflow is not configured (set PIPEBOT_AIRFLOW__BASE_URL)", 2)
+    if (dbt_cloud_run or local_dbt) and sources.dbt is None:
+        _fail("dbt is not configured (PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*)", 2)
+    if dag_id:
+        result = triage_airflow(sources, dag_id=dag_id, run_id=run_id)
+    else:
+        result = triage_dbt(sources, run_id=str(dbt_cloud_run) if dbt_cloud_run else None)
+    if isinstance(result, TriageReport):
+        reply = render(result, platform="cli", owners=OwnerDirectory.from_settings(settings.owners))
+    else:
+        reply = result
+    if fmt == "json":
+        import json
+
+        body = result.to_dict() if isinstance(result, TriageReport) else {"schema": "none"}
+        click.echo(json.dumps({**body, "reply": to_dict(reply)}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(to_markdown(reply) if fmt == "markdown" else to_text(reply), nl=False)
+    sys.exit(0 if isinstance(result, TriageReport) else 1)
 
 
 @cli.group()
