@@ -36,8 +36,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.error import URLError
@@ -84,6 +85,8 @@ LEASE = timedelta(seconds=120)
 # Streamed answers are for conversational replies; longer ones are posted as messages.
 STREAM_MAX_CHARS = 11_000
 STREAM_CHUNK_CHARS = 1_000
+# How many finished rows a process remembers for workers waiting on them (a few minutes' worth).
+FINISHED_REMEMBERED = 2_000
 
 
 class _Retry(Exception):
@@ -113,18 +116,18 @@ class SlackDelivery:
         *,
         senders: int = 4,
         poll_interval: float = 0.5,
-        on_sent: Callable[[OutboxItem], None] | None = None,
     ) -> None:
         self._store = store
         self._clients = clients
         self._poll = poll_interval
-        self._on_sent = on_sent
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
-        self._slots = threading.BoundedSemaphore(senders)
+        self._free = senders  # sender threads not busy; guarded by _changed
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="slack-sender")
         self._changed = threading.Condition()
+        # Rows this process finished (sent or dead), so waiting workers need not poll the store.
+        self._finished: OrderedDict[str, OutboxItem] = OrderedDict()
 
     # --- producers -------------------------------------------------------------------------
 
@@ -160,12 +163,16 @@ class SlackDelivery:
             item = self._store.outbox.get(key)
             if item is not None and item.status in (SENT, DEAD):
                 return item
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
             with self._changed:
-                # Woken by this process's senders; the timeout covers other replicas' senders.
-                self._changed.wait(min(remaining, 0.25))
+                # This process's senders say when a row is done; the store is asked again once
+                # a second in case another replica's sender took the row.
+                next_poll = min(deadline, time.monotonic() + 1.0)
+                while key not in self._finished and time.monotonic() < next_poll:
+                    self._changed.wait(next_poll - time.monotonic())
+                if key in self._finished:
+                    return self._finished[key]
+            if time.monotonic() >= deadline:
+                return None
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is pending or being sent (tests, benchmarks, shutdown)."""
@@ -203,20 +210,26 @@ class SlackDelivery:
         # One claimer per process: on SQLite, FOR UPDATE SKIP LOCKED is a no-op, so two threads
         # claiming at once could both take the same row. Sending happens on the pool.
         while not self._stopping.is_set():
-            if not self._slots.acquire(timeout=self._poll):
-                continue
+            with self._changed:
+                if self._free == 0:
+                    self._changed.wait(self._poll)
+                    continue
+                free = self._free
             try:
-                items = self._store.outbox.claim_due(platform=PLATFORM, limit=1, lease=LEASE)
+                # As many rows as there are idle senders, in one transaction.
+                items = self._store.outbox.claim_due(platform=PLATFORM, limit=free, lease=LEASE)
             except Exception:
                 # A database hiccup must not kill the dispatcher; the next poll retries.
                 log.exception("claiming outbox rows failed")
                 items = []
             if not items:
-                self._slots.release()
                 self._wake.wait(self._poll)
                 self._wake.clear()
                 continue
-            self._pool.submit(self._run, items[0])
+            with self._changed:
+                self._free -= len(items)
+            for item in items:
+                self._pool.submit(self._run, item)
 
     def _run(self, item: OutboxItem) -> None:
         try:
@@ -225,7 +238,9 @@ class SlackDelivery:
             # Sender boundary: the row stays leased and becomes due again when the lease ends.
             log.exception("delivering a slack post failed", extra={"key": item.key})
         finally:
-            self._slots.release()
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
 
     # --- one row -----------------------------------------------------------------------------
 
@@ -253,14 +268,19 @@ class SlackDelivery:
             self._dead(item, str(dead))
         else:
             self._store.outbox.mark_sent(item.id, remote_ref)
-            if self._on_sent is not None:
-                self._on_sent(item)
-        with self._changed:
-            self._changed.notify_all()
+            self._finish(item, SENT, remote_ref)
         self._wake.set()  # a row waiting for this one may be due now
+
+    def _finish(self, item: OutboxItem, status: str, remote_ref: str | None) -> None:
+        with self._changed:
+            self._finished[item.key] = replace(item, status=status, remote_ref=remote_ref)
+            while len(self._finished) > FINISHED_REMEMBERED:
+                self._finished.popitem(last=False)
+            self._changed.notify_all()
 
     def _dead(self, item: OutboxItem, reason: str) -> None:
         self._store.outbox.mark_dead(item.id, reason)
+        self._finish(item, DEAD, None)
         log.warning(
             "slack post given up",
             extra={"key": item.key, "channel": item.channel, "reason": reason},

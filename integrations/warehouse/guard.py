@@ -197,6 +197,8 @@ _PG_FUNCTIONS = frozenset(
         "pg_indexes_size",
         "has_schema_privilege",
         "has_table_privilege",
+        "pg_stat_get_live_tuples",
+        "pg_stat_get_last_autoanalyze_time",
         "obj_description",
         "col_description",
         "pg_get_userbyid",

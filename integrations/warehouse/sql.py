@@ -69,6 +69,8 @@ class CatalogSql:
 #   its time is a lower bound of the last change (auto-vacuum is not: anti-wraparound runs also
 #   touch tables nobody changed, which would make a stale table look fresh).
 # - Partitions are left out: their parent stands for them.
+# The statistics come from the pg_stat_get_* functions the pg_stat_user_tables view is made of,
+# called for the listed relations only (the view computes them for every table of the database).
 # Speed (5,000 tables × 20 columns): columns are aggregated per table in a LATERAL subquery —
 # one index scan of pg_attribute each, already in attnum order — rather than by a GROUP BY over
 # the 100,000-row join, whose sort of wide rows spilled to disk and took 3-4× longer. The
@@ -97,13 +99,13 @@ SELECT n.nspname AS schema_name,
        CASE
          WHEN c.relkind IN ('v', 'f', 'p') THEN NULL
          WHEN c.reltuples >= 0 THEN CAST(c.reltuples AS BIGINT)
-         ELSE s.n_live_tup
+         ELSE pg_catalog.pg_stat_get_live_tuples(c.oid)
        END AS row_count,
        CASE
          WHEN c.relkind IN ('r', 'm') AND c.reltuples >= 0
          THEN CAST(c.relpages + COALESCE(t.relpages, 0) + COALESCE(x.pages, 0) AS BIGINT) * 8192
        END AS size_bytes,
-       s.last_autoanalyze AS last_altered,
+       pg_catalog.pg_stat_get_last_autoanalyze_time(c.oid) AS last_altered,
        cols.column_names,
        cols.column_types,
        cols.column_nullable,
@@ -117,7 +119,6 @@ LEFT JOIN (
   JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
   GROUP BY i.indrelid
 ) AS x ON x.indrelid = c.oid
-LEFT JOIN pg_catalog.pg_stat_user_tables AS s ON s.relid = c.oid
 LEFT JOIN LATERAL (
   SELECT array_agg(CAST(a.attname AS TEXT)) AS column_names,
          array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod)) AS column_types,

@@ -27,7 +27,6 @@ EXPECTED_RELATIONS = {
             "pg_catalog.pg_namespace",
             "pg_catalog.pg_attribute",
             "pg_catalog.pg_index",
-            "pg_catalog.pg_stat_user_tables",
         },
     },
     "duckdb": {
@@ -57,7 +56,8 @@ EXPECTED_RELATIONS = {
 
 # Source columns that carry the facts the Table type needs, per dialect.
 EXPECTED_SOURCES = {
-    "postgres": {"reltuples", "relpages", "n_live_tup", "last_autoanalyze", "attnotnull", "attnum"},
+    # Live tuples and the last auto-analyze come from pg_stat_get_* functions (tested below).
+    "postgres": {"reltuples", "relpages", "attnotnull", "attnum"},
     "duckdb": {"estimated_size", "column_index", "is_nullable", "data_type"},
     "sqlite": {"notnull", "cid", "type"},
     "snowflake": {"row_count", "bytes", "last_altered", "is_nullable", "ordinal_position"},
@@ -147,3 +147,10 @@ def test_bigquery_region_is_validated_before_it_is_written_in() -> None:
 def test_every_dialect_states_what_last_altered_means() -> None:
     for sql in CATALOG_SQL.values():
         assert sql.last_altered_means
+
+
+def test_postgres_statistics_come_from_per_relation_functions() -> None:
+    from integrations.warehouse.sql import POSTGRES
+
+    assert "pg_stat_get_live_tuples(c.oid)" in POSTGRES.relations
+    assert "pg_stat_get_last_autoanalyze_time(c.oid)" in POSTGRES.relations
