@@ -22,6 +22,7 @@ from bot.access import AccessPolicy
 from bot.agent import build_agent
 from bot.conversation import Conversation
 from bot.errors import BotError, ConfigError, StoreError
+from bot.owners import OwnerDirectory
 from bot.playbooks import default_commands
 from bot.ports import Sources
 from bot.redaction import Redactor
@@ -87,20 +88,40 @@ def build_sources(settings: Settings) -> Sources:
         dbt = CloudProject(cloud, settings.dbt_cloud.job_id)
     if dbt is not None or cloud is not None:
         toolsets.append(dbt_toolset(dbt, cloud=cloud))
+    # dbt Cloud runs by id (`triage dbt <run_id>`, webhooks) need no job: any run of the account.
+    dbt_runs = None
+    if cloud is not None:
+        dbt_runs = (
+            dbt
+            if isinstance(dbt, CloudProject)
+            else CloudProject(cloud, settings.dbt_cloud.job_id or 0)
+        )
     warehouse = Catalog.from_settings(settings.warehouse) if settings.warehouse.enabled else None
     if warehouse is not None:
         toolsets.append(warehouse_toolset(warehouse))
-    return Sources(airflow=airflow, dbt=dbt, warehouse=warehouse, toolsets=tuple(toolsets))
+    return Sources(
+        airflow=airflow,
+        dbt=dbt,
+        dbt_runs=dbt_runs,
+        warehouse=warehouse,
+        toolsets=tuple(toolsets),
+    )
 
 
 def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
     store = store or _open_store(settings.database_url)
     redactor = Redactor.build(settings.secrets(), settings.redaction.patterns)
+    agent = build_agent(settings, store, redactor) if settings.agent.enabled else None
+    commands = default_commands(
+        owners=OwnerDirectory.from_settings(settings.owners),
+        incident_store=store.incidents,
+        agent=agent,
+    )
     conversation = Conversation(
         store=store,
-        commands=default_commands(),
+        commands=commands,
         sources=sources,
-        agent=build_agent(settings, store, redactor) if settings.agent.enabled else None,
+        agent=agent,
         access=AccessPolicy.from_settings(settings.access),
     )
     return App(

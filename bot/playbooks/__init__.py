@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from bot.agent import Agent
 from bot.commands import Command, Commands
 from bot.owners import OwnerDirectory
 from bot.playbooks import dag, freshness, help, incidents, lineage, runs, status, triage
@@ -12,9 +13,12 @@ from bot.store.incidents import Incidents
 
 
 def default_commands(
-    owners: OwnerDirectory | None = None, incident_store: Incidents | None = None
+    owners: OwnerDirectory | None = None,
+    incident_store: Incidents | None = None,
+    agent: Agent | None = None,
 ) -> Commands:
-    """The command table. Incident commands need the store's incident records."""
+    """The command table. Incident commands need the store's incident records; with an agent,
+    triage adds a root-cause hypothesis."""
     directory = owners or OwnerDirectory()
     table: list[Command] = [
         Command(
@@ -42,7 +46,7 @@ def default_commands(
             name="triage",
             usage="triage <dag_id> [run_id] | triage dbt [run_id]",
             summary="what broke, why, what is affected, who owns it",
-            run=lambda r: triage.run(r, directory),
+            run=lambda r: triage.run(r, directory, agent),
         ),
         Command(
             name="lineage",

@@ -22,6 +22,7 @@ from bot.tools import Toolset
 from integrations.airflow import AirflowClient, airflow_toolset
 from integrations.dbt import ArtifactsProject, dbt_toolset
 from integrations.replay import ReplayAdapter
+from integrations.warehouse import Catalog, warehouse_toolset
 
 # The recorded server's address; nothing listens there — the replay adapter answers.
 DEMO_AIRFLOW_URL = "http://airflow.demo.invalid"
@@ -47,10 +48,16 @@ def demo_sources() -> Sources:
         adapter=ReplayAdapter(root / "airflow"),
     )
     dbt = ArtifactsProject(root / "dbt")
-    toolsets: list[Toolset] = [airflow_toolset(airflow), dbt_toolset(dbt)]
+    warehouse = Catalog(f"duckdb:///{root / 'warehouse.duckdb'}")
+    toolsets: list[Toolset] = [
+        airflow_toolset(airflow),
+        dbt_toolset(dbt),
+        warehouse_toolset(warehouse),
+    ]
     return Sources(
         airflow=airflow,
         dbt=dbt,
+        warehouse=warehouse,
         toolsets=tuple(toolsets),
         now=lambda: frozen,
         label=f"demo environment recorded {phrases.timestamp(frozen)}",

@@ -14,19 +14,51 @@ tell flaky from broken.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
+from bot.agent import Agent
 from bot.commands import Request
-from bot.messages import Reply
+from bot.messages import Reply, Tone
 from bot.owners import OwnerDirectory
 from bot.playbooks.replies import missing_argument, source_missing
 from bot.playbooks.triage.airflow import triage_airflow
 from bot.playbooks.triage.dbt import triage_dbt
 from bot.playbooks.triage.render import render
 from bot.playbooks.triage.report import TriageReport
+from bot.prompts import prompt
 
-__all__ = ["TriageReport", "render", "run", "triage_airflow", "triage_dbt"]
+__all__ = ["TriageReport", "render", "run", "triage_airflow", "triage_dbt", "with_hypothesis"]
 
 
-def run(request: Request, owners: OwnerDirectory | None = None) -> Reply:
+def with_hypothesis(report: TriageReport, agent: Agent, request: Request) -> TriageReport:
+    """Ask the agent for a root-cause hypothesis and next steps that cite the gathered facts.
+
+    Only for something that went wrong; the agent may call more read-only tools. Its answer is
+    kept as plain text in the report; failures of the agent leave the facts untouched.
+    """
+    if not (report.failed or report.retried or report.dbt_failures):
+        return report
+    request.progress("Agent: forming a hypothesis from the facts")
+    facts = json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
+    question = prompt("triage", subject=f"{report.system} {report.subject}", facts=facts)
+    answer = agent.answer(question, history=[], request=request)
+    text = "\n\n".join(
+        part
+        for section in answer.sections
+        for part in (
+            section.heading,
+            section.text,
+            "\n".join(f"- {b}" for b in section.bullets),
+        )
+        if part
+    )
+    return replace(report, hypothesis=text.strip()) if answer.tone is not Tone.ERROR else report
+
+
+def run(
+    request: Request, owners: OwnerDirectory | None = None, agent: Agent | None = None
+) -> Reply:
     args = request.args
     if not args:
         return missing_argument(
@@ -49,4 +81,6 @@ def run(request: Request, owners: OwnerDirectory | None = None) -> Reply:
         )
     if isinstance(report, Reply):
         return report
+    if agent is not None:
+        report = with_hypothesis(report, agent, request)
     return render(report, platform=request.message.platform, owners=owners or OwnerDirectory())
