@@ -273,6 +273,7 @@ def mcp(use_demo: bool) -> None:
     help="json prints the facts under stable keys (see README), plus the rendered reply.",
 )
 def triage(
+    *,
     dag_id: str | None,
     run_id: str | None,
     dbt_cloud_run: int | None,

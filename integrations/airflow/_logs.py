@@ -211,9 +211,13 @@ class LogTail:
 
     def __init__(self, max_chars: int) -> None:
         self.max_chars = max(1, max_chars)
-        self._lines: deque[str] = deque()
+        # Kept items are rendered lazily: a 50 MB log has ~250,000 events and all but the last
+        # few dozen are dropped, so formatting each one as it arrives would be most of the
+        # cost. Each entry is (estimated rendered size, event dict or finished line).
+        self._lines: deque[tuple[int, dict[str, Any] | str]] = deque()
         self._size = 0
-        self.omitted_chars = 0
+        self._omitted = 0
+        self._cut = 0
         self.errors: deque[LogError] = deque(maxlen=MAX_ERRORS)
         self.sources: list[str] = []
         self._frames: list[str] | None = None  # inside a traceback
@@ -253,48 +257,61 @@ class LogTail:
             return
         if message.startswith("::group::"):
             return
-        when = parse_time(event.get("timestamp"))
-        level = str(event.get("level") or "").upper()
-        prefix = " ".join(p for p in (when.strftime("%H:%M:%S") if when else "", level) if p)
-        extras = " ".join(
-            [
-                f"{key}={_short(value)}"
-                for key, value in event.items()
-                if key not in _QUIET_KEYS and value not in (None, "", [], {})
-            ][:MAX_EXTRAS]
-        )
         # Tracebacks printed to stderr arrive one event per line: scan the bare message,
-        # not the line with our time/level prefix.
-        for part in message.splitlines():
-            self._scan_traceback(part)
-        text = " ".join(p for p in (prefix, message, extras) if p)
-        for line in text.splitlines() or [prefix]:
-            self._append(line)
+        # not the line with our time/level prefix (and only when one may be in progress).
+        if self._frames is not None or "Traceback" in message:
+            for part in message.splitlines():
+                self._scan_traceback(part)
+        self._keep(len(message) + _EVENT_OVERHEAD, event)
         for detail in _error_details(event.get("error_detail")):
             self._record(detail)
-            self._append(f"  {detail.exc_type}: {detail.message}".rstrip(": "))
-            for frame in detail.frames:
-                self._append(f"    at {frame}")
 
     def add_line(self, line: str) -> None:
         self._scan_traceback(line)
-        self._append(line)
+        self._keep(len(line) + 1, line)
 
-    def _append(self, line: str) -> None:
-        room = self.max_chars - 1  # the line's newline counts too
-        if len(line) > room:
-            self.omitted_chars += len(line) - room
-            line = line[-room:] if room else ""
-        self._lines.append(line)
-        self._size += len(line) + 1
+    def _keep(self, size: int, item: dict[str, Any] | str) -> None:
+        self._lines.append((size, item))
+        self._size += size
         while self._size > self.max_chars and len(self._lines) > 1:
-            dropped = self._lines.popleft()
-            self._size -= len(dropped) + 1
-            self.omitted_chars += len(dropped) + 1
+            dropped, _ = self._lines.popleft()
+            self._size -= dropped
+            self._omitted += dropped
 
     @property
     def lines(self) -> tuple[str, ...]:
-        return tuple(self._lines)
+        """The kept tail rendered, cut to exactly `max_chars` (the newest lines win).
+
+        `omitted_chars` counts dropped events by their estimated rendered size, and what the
+        exact rendering of the kept ones had to cut on top of that.
+        """
+        rendered: list[str] = []
+        for _, item in self._lines:
+            rendered.extend(_render(item) if isinstance(item, dict) else [item])
+        kept: deque[str] = deque()
+        size = 0
+        cut = 0
+        for index in range(len(rendered) - 1, -1, -1):
+            line = rendered[index]
+            room = self.max_chars - size - 1  # the line's newline counts too
+            if room < 0 or (kept and len(line) > room):
+                cut = sum(len(earlier) + 1 for earlier in rendered[: index + 1])
+                break
+            if len(line) > room:
+                cut += len(line) - max(room, 0)
+                line = line[-room:] if room > 0 else ""
+            kept.appendleft(line)
+            size += len(line) + 1
+        self._cut = cut
+        return tuple(kept)
+
+    @property
+    def omitted_chars(self) -> int:
+        return self._omitted + self._cut
+
+    @omitted_chars.setter
+    def omitted_chars(self, value: int) -> None:
+        self._omitted = value - self._cut
 
     # -- errors -------------------------------------------------------------------------
 
@@ -327,6 +344,30 @@ class LogTail:
                 )
             )
         self._frames = None
+
+
+# A rendered event is "HH:MM:SS LEVEL message key=value…": the message plus about this much.
+_EVENT_OVERHEAD = 24
+
+
+def _render(event: dict[str, Any]) -> list[str]:
+    message = str(event.get("event", ""))
+    when = parse_time(event.get("timestamp"))
+    level = str(event.get("level") or "").upper()
+    prefix = " ".join(p for p in (when.strftime("%H:%M:%S") if when else "", level) if p)
+    extras = " ".join(
+        [
+            f"{key}={_short(value)}"
+            for key, value in event.items()
+            if key not in _QUIET_KEYS and value not in (None, "", [], {})
+        ][:MAX_EXTRAS]
+    )
+    text = " ".join(p for p in (prefix, message, extras) if p)
+    lines = text.splitlines() or [prefix]
+    for detail in _error_details(event.get("error_detail")):
+        lines.append(f"  {detail.exc_type}: {detail.message}".rstrip(": "))
+        lines.extend(f"    at {frame}" for frame in detail.frames)
+    return lines
 
 
 def _short_path(path: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.errors import NotFound
 from bot.facts import Dag, DagRun, Lineage, SourceFreshness, TaskInstance
 from bot.failure import Category, classify
 from bot.fanout import Outcome, gather
@@ -53,14 +54,17 @@ def triage_airflow(
         calls["run_tis"] = (system, lambda: airflow.task_instances(dag_id, run_id))
     dbt = sources.dbt
     if dbt is not None:
-        calls["lineage"] = (dbt.system, lambda: _related_lineage(sources, dag_id, ()))
+        calls[f"lineage:{dag_id}"] = (dbt.system, _bind_lineage(dbt, dag_id))
         calls["freshness"] = (dbt.system, dbt.freshness)
     first = gather(calls, timeout=TIMEOUT_S)
 
     if not first["dag"].ok:
         return not_found_reply(first["dag"], what=f"DAG `{dag_id}`")
+    # A dbt lookup of a name that is not a dbt node is expected, not a failure.
     unavailable = [
-        f"{o.system} {name.replace('_', ' ')}: {o.error}" for name, o in first.items() if not o.ok
+        f"{o.system} {name.replace('_', ' ').replace(':', ' of ', 1)}: {o.error}"
+        for name, o in first.items()
+        if not o.ok and not isinstance(o.exc, NotFound)
     ]
     runs: list[DagRun] = first["runs"].value or []
     chosen = _choose_run(first, runs, run_id)
@@ -107,27 +111,22 @@ def triage_airflow(
             )
     dag = first["dag"].value
     assert isinstance(dag, Dag)
-    task_ids = tuple(t.task_id for t in run_tis)
     if dbt is not None:
-        second_calls["lineage2"] = (
-            dbt.system,
-            lambda: _related_lineage(sources, dag_id, task_ids, dag.tags),
-        )
+        for name in _dbt_names(dag, run_tis) - {dag_id}:
+            second_calls[f"lineage:{name}"] = (dbt.system, _bind_lineage(dbt, name))
     second = gather(second_calls, timeout=TIMEOUT_S) if second_calls else {}
     unavailable += [
         f"{o.system} {name.replace(':', ' of ', 1)}: {o.error}"
         for name, o in second.items()
-        if not o.ok
+        if not o.ok and not isinstance(o.exc, NotFound)
     ]
 
     findings = {ti.task_id: _finding(ti, second) for ti in deep}
     flaky = tuple(_flakiness(ti, earlier, second) for ti in deep)
-    lineages: list[Lineage] = []
-    for key in ("lineage", "lineage2"):
-        source = second if key == "lineage2" else first
-        if key in source and source[key].ok:
-            lineages.extend(source[key].value or [])
-    lineages = list({lin.node.unique_id: lin for lin in lineages}.values())
+    found = [
+        o.value for name, o in {**first, **second}.items() if name.startswith("lineage:") and o.ok
+    ]
+    lineages = list({lin.node.unique_id: lin for lin in found if lin is not None}.values())
 
     successes = [r for r in runs if r.state == "success" and r.run_id != chosen.run_id]
     last_success = successes[0] if successes else None
@@ -161,7 +160,7 @@ def triage_airflow(
     used = [
         f"{system}: runs, task instances, tries and logs of {dag_id}",
     ]
-    if lineages or "lineage" in first:
+    if dbt is not None:
         used.append(f"{dbt.system if dbt else 'dbt'}: lineage, exposures, source freshness")
     return TriageReport(
         system="airflow",
@@ -341,15 +340,15 @@ def _flakiness(
     )
 
 
-def _related_lineage(
-    sources: Sources, dag_id: str, task_ids: Sequence[str], tags: Sequence[str] = ()
-) -> list[Lineage]:
-    """dbt nodes this DAG builds: named like the DAG or a task, or tagged ``dbt:<model>``."""
-    dbt = sources.dbt
-    assert dbt is not None
-    names = {dag_id, *task_ids, *(t.split(":", 1)[1] for t in tags if t.startswith("dbt:"))}
-    known = {n.name for n in dbt.nodes("model")} | {n.name for n in dbt.nodes("seed")}
-    return [dbt.lineage(name) for name in sorted(names & known)]
+def _dbt_names(dag: Dag, tis: Sequence[TaskInstance]) -> set[str]:
+    """Names of the dbt nodes this DAG may build: the DAG's and its tasks' own names, and
+    ``dbt:<model>`` tags. Each is looked up in parallel; unknown names are simply not dbt."""
+    tagged = {t.split(":", 1)[1] for t in dag.tags if t.startswith("dbt:")}
+    return {dag.dag_id, *(ti.task_id for ti in tis), *tagged}
+
+
+def _bind_lineage(dbt: Any, name: str) -> Callable[[], Any]:
+    return lambda: dbt.lineage(name)
 
 
 def exposures_of(lineages: Sequence[Lineage]) -> tuple[ExposureFact, ...]:

@@ -261,9 +261,10 @@ def test_log_tail_keeps_the_end_within_max_chars() -> None:
     short = client.task_log("payments_sync", run_id, "sync_payments", 1, max_chars=200)
     assert sum(len(line) + 1 for line in short.lines) <= 200
     assert short.lines[-1] == full.lines[-1]
-    assert short.omitted_chars == sum(len(x) + 1 for x in full.lines) - sum(
-        len(x) + 1 for x in short.lines
-    )
+    # Dropped events are counted by their estimated rendered size (they are never rendered).
+    exact = sum(len(x) + 1 for x in full.lines) - sum(len(x) + 1 for x in short.lines)
+    assert 0.8 * exact <= short.omitted_chars <= 1.2 * exact
+    assert full.omitted_chars == 0
     # errors are found even when their lines fell out of the tail
     assert short.errors[0].exc_type == "ConnectionError"
     assert "refused the connection (attempt 1)" in short.errors[0].message
