@@ -25,8 +25,8 @@ from requests.adapters import BaseAdapter
 from bot.playbooks.triage import TriageReport, triage_airflow
 from bot.ports import Sources
 from integrations.airflow import AirflowClient
-from integrations.demo import DEMO_AIRFLOW_URL, data_dir, demo_sources
 from integrations.dbt import ArtifactsProject
+from integrations.demo import DEMO_AIRFLOW_URL, data_dir, demo_sources
 from integrations.replay import ReplayAdapter
 
 DELAY_S = 0.2
