@@ -146,6 +146,7 @@ class Server:
         self._routes: list[BaseRoute] = []
         self._jobs: dict[str, JobHandler] = {}
         self._services: list[Service] = []
+        self._draining: set[str] = set()
         self._queue: StoreQueue | None = None
         self._started = False
         self._lock = threading.Lock()
@@ -168,8 +169,12 @@ class Server:
                 raise ValueError(f"job kind {kind!r} is already registered")
         self._jobs.update(handlers)
 
-    def add_service(self, service: Service) -> None:
+    def add_service(self, service: Service, *, drain: bool = False) -> None:
+        """Run `service` with the server. `drain=True` marks one that running jobs still need
+        (an outbox sender): it stops only after the workers have finished."""
         self._services.append(service)
+        if drain:
+            self._draining.add(service.name)
 
     def submit(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Persist a job (False when `key` was submitted before); the workers run it."""
@@ -196,14 +201,19 @@ class Server:
             self._started = True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting (services first), then let the workers finish what they run."""
+        """Stop accepting (services first), let the workers finish what they run, then stop
+        the services those jobs needed (their posts are delivered)."""
         with self._lock:
             if not self._started:
                 return
             for service in reversed(self._services):
-                service.stop(timeout)
+                if service.name not in self._draining:
+                    service.stop(timeout)
             if self._queue is not None:
                 self._queue.stop(timeout)
+            for service in reversed(self._services):
+                if service.name in self._draining:
+                    service.stop(timeout)
             self._started = False
 
     def asgi(self) -> Starlette:

@@ -225,7 +225,7 @@ class SlackChannel:
         """Register routes, job kinds and services with the server."""
         self._server.add_jobs(self.worker.jobs())
         self._server.add_routes(self.routes())
-        self._server.add_service(_Delivery(self.delivery))
+        self._server.add_service(_Delivery(self.delivery), drain=True)
         if self.socket is not None:
             self._server.add_service(_SocketMode(self.socket))
 

@@ -83,11 +83,11 @@ class SlackWorker:
 
     def answer(self, payload: dict[str, Any]) -> None:
         turn = SlackTurn.from_dict(payload)
-        client = self._clients.for_team(turn.team, turn.enterprise, turn.enterprise_install)
+        # Progress edits use a client that gives up on rate limits: they are only decoration.
         quick = self._clients.for_team(
             turn.team, turn.enterprise, turn.enterprise_install, patient=False
         )
-        if client is None or quick is None:
+        if quick is None:
             log.warning("no Slack installation for this workspace", extra={"team": turn.team})
             return
         caption = self._caption(turn)
@@ -120,8 +120,10 @@ class SlackWorker:
             elif item is not None:
                 opener_dead = True
         inbound = to_inbound(turn, opened_ts=opened_ts)
+        show = progress or silent
         try:
-            reply = self._handle(inbound, progress or silent)
+            # Progress texts are posted too, so they pass the redactor like the answer.
+            reply = self._handle(inbound, lambda text: show(self._redact(text)))
         finally:
             if progress is not None:
                 progress.close()

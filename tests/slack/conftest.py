@@ -194,9 +194,10 @@ def slack_stack(
     commands: Commands | None = None,
     access: AccessSettings | None = None,
     serve_http: bool = True,
+    store_url: str = "",
     **settings: Any,
 ) -> Iterator[SlackStack]:
-    store = Store.open(f"sqlite:///{tmp_path}/pipebot-{uuid.uuid4().hex[:6]}.db")
+    store = Store.open(store_url or f"sqlite:///{tmp_path}/pipebot-{uuid.uuid4().hex[:6]}.db")
     conversation = Conversation(
         store=store,
         commands=commands or default_commands(),

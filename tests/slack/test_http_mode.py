@@ -287,3 +287,33 @@ def _keys(stack: SlackStack) -> list[str]:
 
     with stack.store.engine.connect() as connection:
         return [r[0] for r in connection.execute(text("select idempotency_key from outbox"))]
+
+
+def test_the_same_on_postgresql(fake_slack: FakeSlack, tmp_path: Path, pg_url: str) -> None:
+    """Several replicas share one PostgreSQL store; claims there use FOR UPDATE SKIP LOCKED."""
+    with slack_stack(fake_slack, tmp_path, store_url=pg_url) as stack:
+        assert stack.store.backend == "postgresql"
+        event = mention("help", ts="1700001200.000100")
+        assert stack.event(event, event_id="EvPG").status_code == 200
+        assert stack.event(event, event_id="EvPG", retry=1).status_code == 200
+        assert stack.command("status").status_code == 200
+        stack.settle()
+        assert len(answers(fake_slack)) == 2
+        assert stack.store.jobs.counts() == {"done": 2}
+        assert stack.store.outbox.counts() == {"sent": 4}
+
+
+def test_secrets_never_reach_a_post_or_a_progress_edit(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    from tests.fakes.slack_api import BOT_TOKEN
+
+    leak = Reply(title="Config", text=f"the bot token is {BOT_TOKEN}")
+    commands = with_command("leak", leak, steps=(f"Reading {BOT_TOKEN}",))
+    with slack_stack(fake_slack, tmp_path, commands=commands) as stack:
+        stack.event(mention("leak", ts="1700001300.000100"))
+        stack.settle()
+        edits = fake_slack.calls_to("chat.update")
+        assert any("[REDACTED]" in posted_text(c) for c in edits if "⏳" in posted_text(c))
+        assert "[REDACTED]" in posted_text(answers(fake_slack)[0])
+        assert all(BOT_TOKEN not in json.dumps(c.params) for c in fake_slack.calls)
