@@ -16,7 +16,7 @@ from bot.answer import AgentReply
 from bot.commands import Commands, Request
 from bot.messages import InboundMessage, Progress, Reply, Section, Tone, no_progress
 from bot.ports import Sources
-from bot.rendering import to_dict, to_text
+from bot.rendering import from_dict, to_dict, to_text
 from bot.store import Store
 from bot.transcript import MEMORY_KEY
 
@@ -44,10 +44,18 @@ class Conversation:
         return self._commands
 
     def handle(self, message: InboundMessage, progress: Progress = no_progress) -> Reply | None:
-        """Answer `message`; None when this delivery was already handled."""
+        """Answer `message`; None when this delivery is already being handled.
+
+        A delivery that was answered before gets the same answer back (not a new one), so a
+        job retried after a crash between answering and posting still posts it; channels key
+        their posts by event id, so nothing is posted twice.
+        """
         if not self._store.events.claim(message.dedupe_key):
-            log.info("duplicate delivery ignored", extra={"event": message.dedupe_key})
-            return None
+            stored = self._store.threads.reply_for(message.thread_ref, message.event_id)
+            log.info(
+                "duplicate delivery", extra={"event": message.dedupe_key, "replayed": bool(stored)}
+            )
+            return from_dict(stored) if stored else None
         conversation_id = self._store.threads.touch(message.thread_ref)
         self._store.threads.add(
             conversation_id,
@@ -73,7 +81,13 @@ class Conversation:
             # The agent's memory of this answer stays in the thread, never in what is posted.
             payload[MEMORY_KEY] = reply.memory
             reply = reply.plain()
-        self._store.threads.add(conversation_id, role="bot", text=to_text(reply), payload=payload)
+        self._store.threads.add(
+            conversation_id,
+            role="bot",
+            text=to_text(reply),
+            event_id=message.event_id,
+            payload=payload,
+        )
         return reply
 
     def _answer(self, message: InboundMessage, conversation_id: int, progress: Progress) -> Reply:

@@ -19,7 +19,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # Shared by all playbooks; connector calls are I/O bound, so threads are the right tool.
-_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
+# Sized above the chat workers (32 by default) so a burst of slow playbooks never queues
+# behind one another; idle threads cost next to nothing.
+_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="fanout")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,6 +36,10 @@ class WorkQueue(Protocol):
 
     def stop(self, timeout: float = 10.0) -> None: ...
 
+    def alive(self) -> bool:
+        """True while the queue can run work (readiness probes)."""
+        ...
+
 
 class StoreQueue:
     def __init__(
@@ -76,6 +80,9 @@ class StoreQueue:
                 target=self._dispatch, name="work-dispatcher", daemon=True
             )
             self._dispatcher.start()
+
+    def alive(self) -> bool:
+        return self._dispatcher is not None and self._dispatcher.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()

@@ -281,9 +281,7 @@ class Server:
             connection.execute(text("select 1"))
 
     def _workers_alive(self) -> bool:
-        # StoreQueue has no public liveness probe; its dispatcher thread is what must live.
-        dispatcher = getattr(self._queue, "_dispatcher", None)
-        return isinstance(dispatcher, threading.Thread) and dispatcher.is_alive()
+        return self._queue is not None and self._queue.alive()
 
     def _store_gauges(self) -> Iterable[str]:
         lines: list[str] = []

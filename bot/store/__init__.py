@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from bot.errors import StoreError
 from bot.store import schema
@@ -26,6 +26,7 @@ from bot.store.events import EventLedger
 from bot.store.incidents import Incidents
 from bot.store.jobs import Jobs
 from bot.store.outbox import Outbox
+from bot.store.sessions import Sessions
 from bot.store.threads import Threads
 
 __all__ = ["Store"]
@@ -54,7 +55,10 @@ class Store:
 
     @classmethod
     def from_engine(cls, engine: Engine) -> Store:
-        sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        sessions = Sessions(
+            sessionmaker(engine, expire_on_commit=False),
+            serialize_writes=engine.dialect.name == "sqlite",
+        )
         return cls(
             engine=engine,
             events=EventLedger(sessions),

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.sessions import Sessions
 from bot.store.tables import LlmCallRow, ToolCallRow
 
 
@@ -34,7 +34,7 @@ class LlmUsage:
 
 
 class Audit:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def tool_call(

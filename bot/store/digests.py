@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.sessions import Sessions
 from bot.store.tables import DigestRunRow, DigestScheduleRow, utcnow
 
 
@@ -41,7 +41,7 @@ def _schedule(row: DigestScheduleRow) -> DigestSchedule:
 
 
 class Digests:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def add_schedule(

@@ -6,13 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.sessions import Sessions
 from bot.store.tables import ProcessedEventRow
 
 
 class EventLedger:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def claim(self, key: str) -> bool:

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from bot.store.sessions import Sessions
 from bot.store.tables import IncidentMuteRow, IncidentRow, utcnow
 
 OPEN_STATES = ("open", "acknowledged", "snoozed")
@@ -77,7 +78,7 @@ def _incident(row: IncidentRow) -> Incident:
 
 
 class Incidents:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def record_failure(

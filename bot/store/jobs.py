@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.sessions import Sessions
 from bot.store.tables import JobRow, utcnow
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+CANDIDATES = 5  # rows looked at per claim; another claimer may take some of them first
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +29,7 @@ class JobItem:
 
 
 class Jobs:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def submit(self, key: str, kind: str, payload: dict[str, Any]) -> int | None:
@@ -45,30 +46,42 @@ class Jobs:
     def claim(self, *, lease: timedelta, job_id: int | None = None) -> JobItem | None:
         """Take the oldest runnable job (or `job_id`), leasing it to this worker."""
         now = utcnow()
+        runnable = or_(
+            (JobRow.status == QUEUED) & (JobRow.run_after <= now),
+            (JobRow.status == RUNNING) & (JobRow.locked_until < now),
+        )
         with self._sessions.begin() as session:
             query = (
-                select(JobRow)
-                .where(
-                    or_(
-                        (JobRow.status == QUEUED) & (JobRow.run_after <= now),
-                        (JobRow.status == RUNNING) & (JobRow.locked_until < now),
-                    )
-                )
+                select(JobRow.id)
+                .where(runnable)
                 .order_by(JobRow.id)
-                .limit(1)
+                .limit(CANDIDATES)
                 .with_for_update(skip_locked=True)
             )
             if job_id is not None:
                 query = query.where(JobRow.id == job_id)
-            row = session.scalars(query).one_or_none()
-            if row is None:
-                return None
-            row.status = RUNNING
-            row.attempts += 1
-            row.locked_until = now + lease
-            return JobItem(
-                id=row.id, key=row.key, kind=row.kind, payload=row.payload, attempts=row.attempts
-            )
+            for candidate in session.scalars(query).all():
+                # The conditional update is the claim: of two claimers (threads, processes,
+                # replicas — SQLite has no SKIP LOCKED) only one sees a row still runnable.
+                claimed = session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == candidate, runnable)
+                    .values(status=RUNNING, attempts=JobRow.attempts + 1, locked_until=now + lease)
+                )
+                if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                    row = session.scalars(
+                        select(JobRow)
+                        .where(JobRow.id == candidate)
+                        .execution_options(populate_existing=True)
+                    ).one()
+                    return JobItem(
+                        id=row.id,
+                        key=row.key,
+                        kind=row.kind,
+                        payload=row.payload,
+                        attempts=row.attempts,
+                    )
+            return None
 
     def finish(self, job_id: int) -> None:
         with self._sessions.begin() as session:

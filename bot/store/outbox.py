@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.sessions import Sessions
 from bot.store.tables import OutboxRow, utcnow
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
@@ -56,7 +56,7 @@ def _item(row: OutboxRow) -> OutboxItem:
 
 
 class Outbox:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def enqueue(
@@ -99,24 +99,40 @@ class Outbox:
         when the lease ends. PostgreSQL skips rows another sender holds.
         """
         now = utcnow()
+        due = (
+            (OutboxRow.platform == platform)
+            & OutboxRow.status.in_((PENDING, SENDING))
+            & (OutboxRow.next_attempt_at <= now)
+        )
+        claimed: list[OutboxItem] = []
         with self._sessions.begin() as session:
-            query = (
-                select(OutboxRow)
-                .where(
-                    OutboxRow.platform == platform,
-                    OutboxRow.status.in_((PENDING, SENDING)),
-                    OutboxRow.next_attempt_at <= now,
-                )
+            candidates = session.scalars(
+                select(OutboxRow.id)
+                .where(due)
                 .order_by(OutboxRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
-            )
-            rows = session.scalars(query).all()
-            for row in rows:
-                row.status = SENDING
-                row.attempts += 1
-                row.next_attempt_at = now + lease
-            return [_item(row) for row in rows]
+            ).all()
+            for candidate in candidates:
+                # The conditional update is the claim, safe between senders and processes
+                # even on SQLite, which has no SKIP LOCKED.
+                result = session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == candidate, due)
+                    .values(
+                        status=SENDING,
+                        attempts=OutboxRow.attempts + 1,
+                        next_attempt_at=now + lease,
+                    )
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    row = session.scalars(
+                        select(OutboxRow)
+                        .where(OutboxRow.id == candidate)
+                        .execution_options(populate_existing=True)
+                    ).one()
+                    claimed.append(_item(row))
+        return claimed
 
     def mark_sent(self, item_id: int, remote_ref: str | None) -> None:
         with self._sessions.begin() as session:

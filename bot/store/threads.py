@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messages import ThreadRef
+from bot.store.sessions import Sessions
 from bot.store.tables import ConversationRow, MessageRow, utcnow
 
 
@@ -24,7 +24,7 @@ class StoredMessage:
 
 
 class Threads:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     def touch(self, ref: ThreadRef) -> int:
@@ -77,6 +77,25 @@ class Threads:
                     payload=payload,
                 )
             )
+
+    def reply_for(self, ref: ThreadRef, event_id: str) -> dict[str, Any] | None:
+        """The stored reply to the message `event_id` in that thread, if one was recorded."""
+        with self._sessions() as session:
+            payload = session.scalar(
+                select(MessageRow.payload)
+                .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+                .where(
+                    ConversationRow.platform == ref.platform,
+                    ConversationRow.workspace == ref.workspace,
+                    ConversationRow.channel == ref.channel,
+                    ConversationRow.thread == ref.thread,
+                    MessageRow.role == "bot",
+                    MessageRow.event_id == event_id,
+                )
+                .order_by(MessageRow.id.desc())
+                .limit(1)
+            )
+            return payload
 
     def history(self, conversation_id: int, *, limit: int = 50) -> list[StoredMessage]:
         """The newest `limit` messages, oldest first."""

@@ -273,3 +273,51 @@ def test_muted_fingerprints_are_recorded_but_flagged(store: Store) -> None:
     assert not store.incidents.is_muted("airflow:d:t")
     store.incidents.mute("x", by="dana", until=datetime.now(UTC) - timedelta(seconds=1))
     assert not store.incidents.is_muted("x")
+
+
+def test_concurrent_claims_never_share_a_job_or_a_post(store: Store) -> None:
+    for i in range(40):
+        store.jobs.submit(f"j{i}", "message", {})
+        store.outbox.enqueue(f"o{i}", platform="slack", workspace="T", channel="C", body={})
+    jobs: list[int] = []
+    posts: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def worker() -> None:
+        barrier.wait()
+        while (job := store.jobs.claim(lease=timedelta(minutes=5))) is not None:
+            jobs.append(job.id)
+        while batch := store.outbox.claim_due(platform="slack", limit=3):
+            posts.extend(item.id for item in batch)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(jobs) == sorted(set(jobs)) and len(jobs) == 40
+    assert sorted(posts) == sorted(set(posts)) and len(posts) == 40
+
+
+def test_claims_from_two_engines_on_one_sqlite_file(tmp_path: object) -> None:
+    """Two processes' worth of engines on one SQLite file still claim each row once."""
+    url = f"sqlite:///{tmp_path}/shared.db"
+    first, second = Store.open(url), Store.open(url)
+    for i in range(30):
+        first.jobs.submit(f"j{i}", "message", {})
+    claimed: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def worker(store: Store) -> None:
+        barrier.wait()
+        while (job := store.jobs.claim(lease=timedelta(minutes=5))) is not None:
+            claimed.append(job.id)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (first, second, first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 30 and len(set(claimed)) == 30
+    first.close()
+    second.close()

@@ -7,9 +7,19 @@ from alembic import context
 from bot.store.tables import Base
 
 connection = context.config.attributes["connection"]
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    # slack_sdk's installation and OAuth-state stores create their own slack_* tables.
+    return not (type_ == "table" and name is not None and name.startswith("slack_"))
+
+
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
+    include_object=include_object,
     # SQLite cannot ALTER most things in place; batch mode recreates tables when needed.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
