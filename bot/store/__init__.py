@@ -97,6 +97,11 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     # WAL lets the worker threads read while one writes; foreign keys are off by default.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL still survives a crash of the process (what a bot restart is); only
+    # an OS crash or power loss can drop the last commits. FULL would fsync every commit, and
+    # with writers queued on one lock that fsync becomes the ack latency of a busy channel.
+    # Deployments that need power-loss durability use PostgreSQL.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.sessions import Sessions
 from bot.store.tables import JobRow, utcnow
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+# Built once: compiling a statement per call would cost more than running it.
+_INSERT = insert(JobRow).returning(JobRow.id)
 CANDIDATES = 5  # rows looked at per claim; another claimer may take some of them first
 
 
@@ -34,12 +36,21 @@ class Jobs:
 
     def submit(self, key: str, kind: str, payload: dict[str, Any]) -> int | None:
         """Record a job; None when `key` was already submitted (a duplicate delivery)."""
+        # A platform is waiting for its acknowledgement until this commits: an urgent write,
+        # and a Core insert (the ORM's unit of work costs more than the insert itself).
+        now = utcnow()
+        values = {
+            "key": key[:255],
+            "kind": kind,
+            "payload": payload,
+            "status": QUEUED,
+            "attempts": 0,
+            "run_after": now,
+            "created_at": now,
+        }
         try:
-            with self._sessions.begin() as session:
-                row = JobRow(key=key[:255], kind=kind, payload=payload)
-                session.add(row)
-                session.flush()
-                return row.id
+            with self._sessions.begin(urgent=True) as session:
+                return int(session.connection().execute(_INSERT, values).scalar_one())
         except IntegrityError:
             return None
 

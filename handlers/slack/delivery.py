@@ -52,6 +52,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.rendering import from_dict
 from bot.store import Store
 from bot.store.outbox import DEAD, SENT, OutboxItem
+from bot.work import background_priority
 from handlers.slack.blocks import (
     SlackMessage,
     render_actions,
@@ -124,7 +125,10 @@ class SlackDelivery:
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._free = senders  # sender threads not busy; guarded by _changed
-        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="slack-sender")
+        # Background work: the scheduler should prefer the threads that acknowledge events.
+        self._pool = ThreadPoolExecutor(
+            max_workers=senders, thread_name_prefix="slack-sender", initializer=background_priority
+        )
         self._changed = threading.Condition()
         # Rows this process finished (sent or dead), so waiting workers need not poll the store.
         self._finished: OrderedDict[str, OutboxItem] = OrderedDict()
