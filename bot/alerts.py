@@ -16,10 +16,18 @@ from datetime import timedelta
 from typing import Any
 
 from bot import phrases
-from bot.messages import Link, Reply, Section, ThreadRef, Tone
+from bot.agent import Agent
+from bot.commands import Request
+from bot.messages import InboundMessage, Link, Reply, Section, ThreadRef, Tone, no_progress
 from bot.owners import OwnerDirectory
 from bot.playbooks.incidents import buttons
-from bot.playbooks.triage import TriageReport, render, triage_airflow, triage_dbt
+from bot.playbooks.triage import (
+    TriageReport,
+    render,
+    triage_airflow,
+    triage_dbt,
+    with_hypothesis,
+)
 from bot.ports import Sources
 from bot.settings import AlertMatcherSpec, AlertSettings
 from bot.store import Store
@@ -28,6 +36,8 @@ from bot.store.incidents import Incident
 log = logging.getLogger(__name__)
 
 FAILED, SUCCEEDED = "failed", "succeeded"
+# The job kind of an accepted alert (webhooks submit it; a channel's poster runs it).
+ALERT_JOB = "alert"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,7 +153,9 @@ class AlertDesk:
         settings: AlertSettings,
         owners: OwnerDirectory,
         platform: str = "slack",
+        agent: Agent | None = None,
     ) -> None:
+        self._agent = agent
         self._store = store
         self._sources = sources
         self._window = timedelta(hours=settings.window_hours)
@@ -237,11 +249,35 @@ class AlertDesk:
         ]
 
     def _triage(self, alert: Alert) -> TriageReport | Reply:
+        report: TriageReport | Reply
         if alert.system == "airflow" and self._sources.airflow is not None:
-            return triage_airflow(self._sources, dag_id=alert.subject, run_id=alert.run_id or None)
-        if alert.system == "dbt" and self._sources.dbt is not None:
+            report = triage_airflow(
+                self._sources, dag_id=alert.subject, run_id=alert.run_id or None
+            )
+        elif alert.system == "dbt" and self._sources.dbt is not None:
             run_id = alert.run_id if alert.run_id.isdigit() and self._sources.dbt_runs else None
-            return triage_dbt(self._sources, run_id=run_id)
+            report = triage_dbt(self._sources, run_id=run_id)
+        else:
+            return self._untriaged(alert)
+        if isinstance(report, TriageReport) and self._agent is not None:
+            report = with_hypothesis(report, self._agent, self._request(alert))
+        return report
+
+    def _request(self, alert: Alert) -> Request:
+        """The agent works for the alert as if someone had asked in its thread."""
+        thread = alert.thread
+        message = InboundMessage(
+            platform=thread.platform if thread else "alert",
+            workspace=thread.workspace if thread else "",
+            channel=thread.channel if thread else "alerts",
+            thread=thread.thread if thread else alert.key,
+            user="pipebot-alerts",
+            text=f"triage {alert.subject}",
+            event_id=f"{alert.key}:hypothesis",
+        )
+        return Request(message=message, args=(), sources=self._sources, progress=no_progress)
+
+    def _untriaged(self, alert: Alert) -> Reply:
         return Reply(
             title=alert.title or f"{alert.subject} failed",
             tone=Tone.ERROR,

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from pydantic import SecretStr
 
 from bot import logs
 from bot.access import AccessPolicy
-from bot.agent import build_agent
+from bot.agent import Agent, build_agent
 from bot.conversation import Conversation
 from bot.errors import BotError, ConfigError, StoreError
 from bot.owners import OwnerDirectory
@@ -42,6 +43,7 @@ class App:
     sources: Sources
     conversation: Conversation
     redactor: Redactor
+    agent: Agent | None = None
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -130,6 +132,7 @@ def build_app(settings: Settings, sources: Sources, *, store: Store | None = Non
         sources=sources,
         conversation=conversation,
         redactor=redactor,
+        agent=agent,
     )
 
 
@@ -200,21 +203,56 @@ def demo(fmt: str | None) -> None:
 
 def build_server(app: App) -> Server:
     """`pipebot serve`'s process: HTTP routes, workers, and the channels the settings enable."""
+    from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers
+    from handlers import webhooks
     from handlers.server import Server
 
-    server = Server(store=app.store, workers=app.settings.slack.workers)
-    if app.settings.slack.enabled:
-        from handlers.slack import SlackChannel
+    settings = app.settings
+    server = Server(store=app.store, workers=settings.slack.workers)
+    desk = AlertDesk(
+        store=app.store,
+        sources=app.sources,
+        settings=settings.alerts,
+        owners=OwnerDirectory.from_settings(settings.owners),
+        agent=app.agent,
+    )
+    server.add_routes(
+        webhooks.routes(
+            submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert.to_dict()),
+            token=_secret(settings.webhooks.token),
+            dbt_secret=_secret(settings.dbt_cloud.webhook_secret),
+        )
+    )
+    if settings.slack.enabled:
+        from handlers.slack import AlertIntake, SlackChannel
 
         SlackChannel.build(
-            app.settings.slack,
+            settings.slack,
             handle=app.conversation.handle,
             commands=app.conversation.commands,
             store=app.store,
             server=server,
             redact=app.redactor,
+            alerts=AlertIntake(
+                desk=desk,
+                matchers=AlertMatchers.from_settings(settings.alerts),
+                settings=settings.alerts,
+            ),
         ).install()
+    else:
+
+        def record_only(payload: dict[str, Any]) -> None:
+            # No chat channel: incidents are still recorded (and listed by `incidents`).
+            posts = desk.process(Alert.from_dict(payload))
+            if posts:
+                log.warning("alert triaged but no chat channel is configured to post it")
+
+        server.add_jobs({ALERT_JOB: record_only})
     return server
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 @cli.command()

@@ -350,6 +350,11 @@ class AlertSettings(_Section):
         description="Where alerts from webhooks are triaged when they have no thread of their "
         "own: a Slack channel id (e.g. C0123456789)",
     )
+    workspace: str = Field(
+        "",
+        description="Slack workspace (team) id of that channel; needed only with OAuth "
+        "(multi-workspace) installs",
+    )
     window_hours: float = Field(
         24.0,
         gt=0,

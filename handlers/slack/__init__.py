@@ -5,14 +5,16 @@ Modules: `inbound` (payload → `SlackTurn` → `InboundMessage`, pure), `blocks
 Kit within Slack's limits, pure), `app` (Bolt wiring, the ack path), `worker` (answering a turn
 off the request path), `progress` ("working…" edits, assistant status), `delivery` (the outbox
 senders), `clients` (Web API clients with retries, tokens per workspace), `oauth` (installation
-and state stores on the bot's database). See docs/slack.md.
+and state stores on the bot's database), `alerts` (other bots' alerts in, incident posts out).
+See docs/slack.md and docs/alerts.md.
 """
 
-from handlers.slack.app import SlackChannel, connection_mode
+from handlers.slack.app import AlertIntake, SlackChannel, connection_mode
 from handlers.slack.blocks import SlackMessage, render_blocks
 from handlers.slack.inbound import SlackTurn, to_inbound
 
 __all__ = [
+    "AlertIntake",
     "SlackChannel",
     "SlackMessage",
     "SlackTurn",

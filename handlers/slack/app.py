@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, Assistant, BoltContext
@@ -33,12 +34,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot.alerts import AlertDesk, AlertMatchers
 from bot.commands import Command
 from bot.errors import ConfigError
 from bot.messages import ThreadRef
-from bot.settings import SlackSettings
+from bot.settings import AlertSettings, SlackSettings
 from bot.store import Store
 from handlers.server import Server
+from handlers.slack.alerts import ALERT_MESSAGE_JOB, SlackAlerts, alert_message
 from handlers.slack.blocks import ACTION_PREFIX, LINK_ACTION_PREFIX
 from handlers.slack.clients import Clients, InstalledTokens, SingleToken, Tokens, make_client
 from handlers.slack.delivery import SlackDelivery
@@ -98,6 +101,15 @@ def connection_mode(settings: SlackSettings) -> str:
     return settings.mode
 
 
+@dataclass(frozen=True)
+class AlertIntake:
+    """What the Slack channel needs to follow up on alerts (built in bot/main.py)."""
+
+    desk: AlertDesk
+    matchers: AlertMatchers
+    settings: AlertSettings
+
+
 class SlackChannel:
     """Everything Slack needs in `pipebot serve`; `install` plugs it into a `Server`."""
 
@@ -112,6 +124,7 @@ class SlackChannel:
         store: Store,
         server: Server,
         redact: Callable[[str], str],
+        alerts: AlertIntake | None = None,
     ) -> None:
         self.settings = settings
         self.bolt = bolt
@@ -128,6 +141,19 @@ class SlackChannel:
             redact=redact,
             progress_interval=settings.progress_interval,
             stream=settings.stream,
+        )
+        self.alerts = (
+            SlackAlerts(
+                desk=alerts.desk,
+                matchers=alerts.matchers,
+                delivery=self.delivery,
+                redact=redact,
+                channel=alerts.settings.channel,
+                workspace=alerts.settings.workspace,
+                follow_bots=alerts.settings.follow_bots,
+            )
+            if alerts is not None
+            else None
         )
         self.socket: SocketModeHandler | None = None
         if self.mode == "socket":
@@ -149,6 +175,7 @@ class SlackChannel:
         store: Store,
         server: Server,
         redact: Callable[[str], str],
+        alerts: AlertIntake | None = None,
     ) -> SlackChannel:
         """Build from settings: a bot token (one workspace) or OAuth (many)."""
         mode = connection_mode(settings)
@@ -183,6 +210,7 @@ class SlackChannel:
             store=store,
             server=server,
             redact=redact,
+            alerts=alerts,
         )
 
     @staticmethod
@@ -224,6 +252,8 @@ class SlackChannel:
     def install(self) -> None:
         """Register routes, job kinds and services with the server."""
         self._server.add_jobs(self.worker.jobs())
+        if self.alerts is not None:
+            self._server.add_jobs(self.alerts.jobs())
         self._server.add_routes(self.routes())
         self._server.add_service(_Delivery(self.delivery), drain=True)
         if self.socket is not None:
@@ -301,6 +331,13 @@ class SlackChannel:
             ack()
 
         def event(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+            if self.alerts is not None:
+                found = alert_message(body, bot_user_id=context.bot_user_id)
+                if found is not None:
+                    key = f"{PLATFORM}:{found['team']}:msg:{found['channel']}:{found['ts']}"
+                    self._submit(key, ALERT_MESSAGE_JOB, found, "alert_message")
+                    ack()
+                    return
             turn = from_event(body, bot_user_id=context.bot_user_id)
             if turn is not None and turn.follow_up and not self._known_thread(turn):
                 turn = None  # a thread pipebot is not part of

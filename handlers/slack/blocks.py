@@ -14,6 +14,7 @@ escaped (``& < >``) for mrkdwn, never interpreted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -397,8 +398,17 @@ def _fallback(reply: Reply) -> str:
     return _truncate(_escape(to_text(reply).strip()), FALLBACK_TEXT_MAX) or _ELLIPSIS
 
 
+# Mentions the core writes for owners (users, user groups) and channel links stay live; every
+# other angle bracket is escaped, so no text can inject @here/@channel or a link.
+_MENTION = re.compile(r"(<(?:@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|#C[A-Z0-9]+)>)")
+
+
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    parts = _MENTION.split(text)
+    return "".join(
+        part if index % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for index, part in enumerate(parts)
+    )
 
 
 def _truncate(text: str, limit: int) -> str:

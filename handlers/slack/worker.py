@@ -193,7 +193,7 @@ class SlackWorker:
     def _redacted(self, reply: Reply) -> Reply:
         # Everything posted passes the redactor; doing it on the document keeps the renderer's
         # limits honest (a mask can be longer than the secret it hides).
-        return from_dict(_redact_strings(to_dict(reply), self._redact))
+        return from_dict(redact_strings(to_dict(reply), self._redact))
 
     # --- an assistant thread opens ---------------------------------------------------------------
 
@@ -235,11 +235,11 @@ def _workspace(turn: SlackTurn) -> dict[str, Any]:
     }
 
 
-def _redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
+def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: v if k == "schema" else _redact_strings(v, redact) for k, v in value.items()}
+        return {k: v if k == "schema" else redact_strings(v, redact) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact_strings(v, redact) for v in value]
+        return [redact_strings(v, redact) for v in value]
     return value

@@ -62,8 +62,23 @@ def triage_dbt(
     }
     lineages = gather(lineage_calls, timeout=TIMEOUT_S) if lineage_calls else {}
     nodes: dict[str, DbtNode] = {n.unique_id: n for n in (out["nodes"].value or [])}
+    # A failing test's impact is its model's: what reads that model, which dashboards.
+    tested = {
+        parent.unique_id
+        for uid, o in lineages.items()
+        if uid.startswith("test.") and o.ok and o.value is not None
+        for parent in o.value.parents
+    } - set(lineages)
+    parents = (
+        gather(
+            {uid: (system, _bind_lineage(dbt, uid)) for uid in sorted(tested)[:10]},
+            timeout=TIMEOUT_S,
+        )
+        if tested
+        else {}
+    )
+    lins: list[Lineage] = [o.value for o in parents.values() if o.ok and o.value is not None]
     failures = []
-    lins: list[Lineage] = []
     for result in bad:
         lin_out = lineages.get(result.unique_id)
         lin: Lineage | None = lin_out.value if lin_out is not None and lin_out.ok else None
@@ -83,7 +98,9 @@ def triage_dbt(
         )
     exposures = exposures_of(lins)
     unavailable = [
-        f"{o.system} {name}: {o.error}" for name, o in {**out, **lineages}.items() if not o.ok
+        f"{o.system} {name}: {o.error}"
+        for name, o in {**out, **lineages, **parents}.items()
+        if not o.ok
     ]
     return TriageReport(
         system="dbt",
