@@ -28,10 +28,21 @@ def short_id(unique_id: str) -> str:
     return parts[-1] if len(parts) > 1 else unique_id
 
 
+_ERROR_HEADER = ("Runtime Error in", "Database Error in", "Compilation Error in", "Parsing Error")
+
+
+def message_gist(message: str) -> str:
+    """The informative line of a dbt message: dbt opens errors with a "… Error in model x"
+    header and puts the database's own words on the next line."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith(_ERROR_HEADER):
+        return lines[1]
+    return lines[0] if lines else ""
+
+
 def result_line(result: DbtResult) -> str:
     kind = result.unique_id.split(".")[0]
-    message = (result.message or "").strip().splitlines()
-    first = message[0] if message else ""
+    first = message_gist(result.message)
     if len(first) > 200:
         first = first[:199] + "…"
     return f"{kind} `{short_id(result.unique_id)}` — {result.status}" + (

@@ -7,6 +7,7 @@ from datetime import datetime
 from bot import phrases
 from bot.messages import Action, Code, Field, Link, Reply, Section, Tone
 from bot.owners import OwnerDirectory
+from bot.playbooks.dbt_text import message_gist
 from bot.playbooks.triage.report import TaskFinding, TriageReport
 
 
@@ -142,7 +143,7 @@ def _finding_section(finding: TaskFinding, *, heading: str) -> Section:
 
 def _render_dbt(report: TriageReport, platform: str, owners: OwnerDirectory) -> Reply:
     bullets = [
-        f"{f.resource_type} `{f.name}` — {f.status}: {(f.message.splitlines() or [''])[0]}"
+        f"{f.resource_type} `{f.name}` — {f.status}: {message_gist(f.message)}"
         f" — owner {owners.mentions(f.owners, platform)}"
         + (f" — {f.downstream} downstream" if f.downstream else "")
         for f in report.dbt_failures
