@@ -64,8 +64,13 @@ def exercise_playbooks(client: AirflowClient, recorder: RecordingAdapter) -> Non
         for number, line in enumerate(lines):
             reply = conversation.handle(
                 InboundMessage(
-                    platform="console", workspace="record", channel="c", thread="t",
-                    user="recorder", text=line, event_id=f"record-{number}",
+                    platform="console",
+                    workspace="record",
+                    channel="c",
+                    thread="t",
+                    user="recorder",
+                    text=line,
+                    event_id=f"record-{number}",
                 )
             )
             print(f"  {line}: {reply.title if reply else 'no reply'}")
