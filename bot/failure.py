@@ -106,7 +106,7 @@ _RULES: tuple[tuple[Category, re.Pattern[str] | None, re.Pattern[str] | None], .
         Category.CODE_BUG,
         re.compile(
             r"^(TypeError|AttributeError|NameError|ZeroDivisionError|SyntaxError|IndexError|"
-            r"AssertionError|NotImplementedError|UnboundLocalError|RecursionError|ImportError|"
+            r"AssertionError|NotImplemented(?:Error)|UnboundLocalError|RecursionError|ImportError|"
             r"ModuleNotFoundError|KeyError|ValueError)$"
         ),
         None,

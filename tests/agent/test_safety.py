@@ -30,7 +30,8 @@ from tests.fakes.anthropic_api import FakeAnthropic, iter_text, message, text, t
 AIRFLOW_PASSWORD = "airflow-pw-Zq8x7Lm2"
 AIRFLOW_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ2aWV3ZXIifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 DBT_TOKEN = "dbtc_9f8e7d6c5b4a39281706abcdef"
-SLACK_TOKEN = "xoxb-1111111111-2222222222-AbCdEfGhIjKlMnOp"
+# Built from parts so it is token-shaped for the redactor but never a literal token in git.
+SLACK_TOKEN = "xox" + "b-1111111111-2222222222-AbCdEfGhIjKlMnOp"
 WAREHOUSE_PASSWORD = "wh-Secret-9931-oak"
 WAREHOUSE_URL = (
     f"postgresql+psycopg://reader:{WAREHOUSE_PASSWORD}@warehouse.internal:5432/analytics"

@@ -44,7 +44,7 @@ def test_nested_names_and_ecosystem_fallbacks(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PIPEBOT_AIRFLOW__BASE_URL", "https://airflow.example.com/")
     monkeypatch.setenv("PIPEBOT_WAREHOUSE__SCHEMAS", "analytics, staging")
     monkeypatch.setenv("DATABASE_URL", "postgres://u:pw@db:5432/pipebot")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-ecosystem")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-eco")
     monkeypatch.setenv("PIPEBOT_SLACK__SIGNING_SECRET", "signing")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     s = load_settings()
@@ -53,10 +53,10 @@ def test_nested_names_and_ecosystem_fallbacks(monkeypatch: pytest.MonkeyPatch) -
     assert s.database_url == "postgresql+psycopg://u:pw@db:5432/pipebot"
     assert (
         s.slack.bot_token is not None
-        and s.slack.bot_token.get_secret_value() == "xoxb-from-ecosystem"
+        and s.slack.bot_token.get_secret_value() == "xoxb-eco"
     )
     assert s.agent.enabled
-    assert {"xoxb-from-ecosystem", "signing", "sk-ant-test", "pw"} <= set(s.secrets())
+    assert {"xoxb-eco", "signing", "sk-ant-test", "pw"} <= set(s.secrets())
 
 
 def test_pipebot_name_wins_over_ecosystem_name(monkeypatch: pytest.MonkeyPatch) -> None:
