@@ -9,6 +9,9 @@ import logging
 from bot import logs
 from bot.redaction import Redactor
 
+# Token-shaped, built from parts so no literal token sits in the repository.
+LEAKY = "xox" + "b-1111111111-leaky"
+
 
 def test_json_lines_with_extra_fields_and_redaction() -> None:
     stream = io.StringIO()
@@ -17,7 +20,7 @@ def test_json_lines_with_extra_fields_and_redaction() -> None:
     )
     logging.getLogger("pipebot.test").info("token is supersecret", extra={"ref": "ab12"})
     try:
-        raise ValueError("xox" + "b-1111111111-leaky")  # split: no literal token in git
+        raise ValueError(LEAKY)
     except ValueError:
         logging.getLogger("pipebot.test").exception("failed")
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
