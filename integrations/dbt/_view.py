@@ -10,6 +10,7 @@ are read-only after construction, so any number of threads may query one view.
 from __future__ import annotations
 
 import difflib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -623,3 +624,35 @@ class ProjectView:
 
 def _in_lineage(unique_id: str) -> bool:
     return not unique_id.startswith(_NOT_LINEAGE)
+
+
+class ViewBacked(ABC):
+    """The `bot.ports.DbtProject` methods, answered from a `ProjectView`.
+
+    Subclasses say where the view comes from (local files, dbt Cloud artifacts) by
+    implementing `view()`, which must be cheap when nothing changed.
+    """
+
+    @abstractmethod
+    def view(self) -> ProjectView: ...
+
+    def node(self, name: str) -> DbtNode:
+        return self.view().node(name)
+
+    def nodes(self, resource_type: str | None = None) -> list[DbtNode]:
+        return self.view().nodes(resource_type)
+
+    def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
+        return self.view().lineage(name, depth=depth)
+
+    def last_run(self) -> DbtRun | None:
+        return self.view().run
+
+    def freshness(self) -> list[SourceFreshness]:
+        return self.view().freshness()
+
+    def as_of(self) -> datetime | None:
+        return self.view().as_of()
+
+    def test_info(self, unique_id: str) -> TestInfo | None:
+        return self.view().index.test_info(unique_id)

@@ -31,7 +31,7 @@ from msgspec import Struct
 from pydantic import SecretStr
 
 from bot.errors import SourceError
-from bot.facts import DbtNode, DbtRun, Lineage, SourceFreshness
+from bot.facts import DbtRun
 from bot.ports import DbtProject
 from bot.settings import DbtCloudSettings
 from bot.tools import Check
@@ -42,7 +42,7 @@ from integrations._http import (
     invocation_text,
     paginate,
 )
-from integrations.dbt._view import ManifestIndex, ProjectView, TestInfo, dbt_result
+from integrations.dbt._view import ManifestIndex, ProjectView, ViewBacked, dbt_result
 from integrations.dbt.artifacts import (
     ArtifactError,
     Catalog,
@@ -577,7 +577,7 @@ def _result_steps(run: Run) -> list[RunStep]:
     ]
 
 
-class CloudProject:
+class CloudProject(ViewBacked):
     """`bot.ports.DbtProject` over the latest finished run of one dbt Cloud job.
 
     The latest finished run is looked up at most every `refresh_s` seconds; its artifacts are
@@ -617,29 +617,6 @@ class CloudProject:
 
     def where(self) -> str:
         return f"dbt Cloud job {self.job_id}"
-
-    # -- DbtProject -------------------------------------------------------------------------
-
-    def node(self, name: str) -> DbtNode:
-        return self.view().node(name)
-
-    def nodes(self, resource_type: str | None = None) -> list[DbtNode]:
-        return self.view().nodes(resource_type)
-
-    def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
-        return self.view().lineage(name, depth=depth)
-
-    def last_run(self) -> DbtRun | None:
-        return self.view().run
-
-    def freshness(self) -> list[SourceFreshness]:
-        return self.view().freshness()
-
-    def as_of(self) -> datetime | None:
-        return self.view().as_of()
-
-    def test_info(self, unique_id: str) -> TestInfo | None:
-        return self.view().index.test_info(unique_id)
 
     def cloud_run(self, run_id: int) -> DbtRun:
         """Any run of the account as a `DbtRun` (finished runs are cached)."""

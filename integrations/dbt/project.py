@@ -16,15 +16,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from bot.facts import DbtNode, DbtRun, Lineage, SourceFreshness
+from bot.facts import DbtRun
 from bot.ports import DbtProject
 from bot.settings import DbtSettings
 from bot.tools import Check
-from integrations.dbt._view import ManifestIndex, ProjectView, TestInfo, dbt_run
+from integrations.dbt._view import ManifestIndex, ProjectView, ViewBacked, dbt_run
 from integrations.dbt.artifacts import (
     ArtifactError,
     Catalog,
@@ -54,7 +53,7 @@ class _Stamp:
     size: int
 
 
-class ArtifactsProject:
+class ArtifactsProject(ViewBacked):
     """`bot.ports.DbtProject` over a dbt ``target/`` folder."""
 
     system = SYSTEM
@@ -81,29 +80,6 @@ class ArtifactsProject:
     def where(self) -> str:
         """Where the facts come from, for tool invocations and reply sources."""
         return f"dbt artifacts in {self.target_dir}"
-
-    # -- DbtProject -------------------------------------------------------------------------
-
-    def node(self, name: str) -> DbtNode:
-        return self.view().node(name)
-
-    def nodes(self, resource_type: str | None = None) -> list[DbtNode]:
-        return self.view().nodes(resource_type)
-
-    def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
-        return self.view().lineage(name, depth=depth)
-
-    def last_run(self) -> DbtRun | None:
-        return self.view().run
-
-    def freshness(self) -> list[SourceFreshness]:
-        return self.view().freshness()
-
-    def as_of(self) -> datetime | None:
-        return self.view().as_of()
-
-    def test_info(self, unique_id: str) -> TestInfo | None:
-        return self.view().index.test_info(unique_id)
 
     # -- loading ----------------------------------------------------------------------------
 
