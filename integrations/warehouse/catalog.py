@@ -27,6 +27,7 @@ credentials in them::
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import logging
 import math
@@ -158,7 +159,8 @@ class Catalog:
         targets = self._targets(schema)
         if not targets:
             return []
-        return self._relations(targets, None)
+        with _bulk_allocation():
+            return self._relations(targets, None)
 
     def table(self, schema: str, name: str) -> Table:
         """One relation with its columns; `NotFound` with close names as suggestions."""
@@ -479,6 +481,24 @@ class Catalog:
 # --- row mapping ---------------------------------------------------------------------------
 
 
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a catalog is fetched and built.
+
+    A catalog of 5,000 tables is 100,000 columns: strings, lists and tuples by the hundred
+    thousand, and every 700 allocations the collector would scan the young ones for cycles
+    they cannot have — measured as a third of the time. Paused for this call only, and
+    restored even on error.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> tuple[Column, ...]:
     """Columns from the four parallel arrays of a relations row (JSON text on SQLite).
 
@@ -486,7 +506,7 @@ def _columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> tuple[Colu
     Column gets values that already have the right type.
     """
     arrays = [
-        json.loads(v) if isinstance(v, str) else list(v or ())
+        v if isinstance(v, list) else json.loads(v) if isinstance(v, str) else list(v or ())
         for v in (names, types, nullable, ordinals)
     ]
     names, types, nullable, ordinals = arrays

@@ -33,6 +33,7 @@ Named parameters (``:name``) are kept as ``:name`` for SQLAlchemy's ``text()`` t
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,8 @@ from sqlglot.errors import ParseError, TokenError
 from integrations.errors import SqlRefused
 
 SYSTEM = "warehouse"
+# Accepted statements remembered per guard (the catalog has a handful).
+ACCEPTED_CACHE = 256
 MAX_SQL_CHARS = 20_000
 
 # SQLAlchemy backend names and sqlglot names both work; sqlglot's are what the parser wants.
@@ -443,12 +446,32 @@ class SqlGuard:
         self._denied = {self._norm(k): v for k, v in self.policy.denied.items()} | {
             k.lower(): v for k, v in self.policy.denied.items()
         }
+        self._accepted: dict[tuple[str, int], GuardedSql] = {}
+        self._lock = threading.Lock()
 
     def check(self, sql: str, *, row_cap: int | None = None) -> GuardedSql:
-        """Return the statement to run, or raise `SqlRefused` saying why not."""
+        """Return the statement to run, or raise `SqlRefused` saying why not.
+
+        Accepted statements are remembered: the catalog runs the same few statements over
+        and over, and parsing one costs more than a small catalog query (refusals are not
+        cached, so a bad statement is always examined and explained).
+        """
         cap = self.row_cap if row_cap is None else row_cap
         if cap < 1:
             raise ValueError("row_cap must be at least 1")
+        if isinstance(sql, str):
+            with self._lock:
+                known = self._accepted.get((sql, cap))
+            if known is not None:
+                return known
+        guarded = self._examine(sql, cap)
+        with self._lock:
+            if len(self._accepted) >= ACCEPTED_CACHE:
+                self._accepted.clear()
+            self._accepted[(sql, cap)] = guarded
+        return guarded
+
+    def _examine(self, sql: str, cap: int) -> GuardedSql:
         if not isinstance(sql, str) or not sql.strip():
             raise self._refuse("empty statement")
         if len(sql) > MAX_SQL_CHARS:
