@@ -134,7 +134,11 @@ def serve(args: argparse.Namespace) -> int:
     )
     settings = Settings(database_url=args.database_url, slack=slack, log_level="WARNING")
     app = build_app(settings, Sources(airflow=SlowAirflow(args.delay)))
-    build_server(app).run("127.0.0.1", args.port)
+    server = build_server(app, role=args.role)
+    if args.role == "worker":
+        server.run_worker()
+    else:
+        server.run("127.0.0.1", args.port)
     return 0
 
 
@@ -155,20 +159,39 @@ def main() -> int:
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--layout",
+        choices=["both", "single", "split"],
+        default="both",
+        help="single: one `pipebot serve` process; split: `--role web` + `--role worker`",
+    )
+    parser.add_argument("--role", default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args)
     if args.load:
         return load(args)
+    layouts = ["single", "split"] if args.layout == "both" else [args.layout]
+    failed = 0
+    for layout in layouts:
+        failed |= run_layout(layout, args)
+        print()
+    return failed
 
+
+def run_layout(layout: str, args: argparse.Namespace) -> int:
+    roles = ["all"] if layout == "single" else ["web", "worker"]
     with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp:
         port = free_port()
         database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        command = [sys.executable, __file__, "--serve", "--port", str(port)]
-        command += ["--api-url", fake.api_url, "--database-url", database_url]
-        command += ["--delay", str(args.delay)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEBOT_", "SLACK_"))}
-        server = subprocess.Popen(command, env=env, cwd=tmp)
+        processes = []
+        for role in roles:
+            command = [sys.executable, __file__, "--serve", "--port", str(port), "--role", role]
+            command += ["--api-url", fake.api_url, "--database-url", database_url]
+            command += ["--delay", str(args.delay)]
+            processes.append(subprocess.Popen(command, env=env, cwd=tmp))
+        server = processes[0]
         base = f"http://127.0.0.1:{port}"
         try:
             with httpx.Client(base_url=base, timeout=10) as http:
@@ -184,8 +207,13 @@ def main() -> int:
                         return 1
                     time.sleep(0.1)
                 store = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+                how = (
+                    "one `pipebot serve` process"
+                    if layout == "single"
+                    else "`pipebot serve --role web` + `--role worker`"
+                )
                 print(
-                    f"pipebot serve (own process, store {store}, default Slack settings: "
+                    f"{how} (store {store}, default Slack settings: "
                     f"{SlackSettings().workers} workers); Airflow: every call {args.delay:g} s; "
                     f"{args.requests} x /pipebot status at concurrency {args.concurrency}"
                 )
@@ -193,11 +221,13 @@ def main() -> int:
                 delivered_in = _wait_delivered(fake, args)
                 metrics = http.get("/metrics").text
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
     return _report(
         results, sent_in=sent_in, delivered_in=delivered_in, fake=fake, metrics=metrics, args=args
     )

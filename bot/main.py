@@ -201,14 +201,14 @@ def demo(fmt: str | None) -> None:
     sys.exit(code)
 
 
-def build_server(app: App) -> Server:
+def build_server(app: App, *, role: str = "all") -> Server:
     """`pipebot serve`'s process: HTTP routes, workers, and the channels the settings enable."""
     from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers
     from handlers import webhooks
     from handlers.server import Server
 
     settings = app.settings
-    server = Server(store=app.store, workers=settings.slack.workers)
+    server = Server(store=app.store, workers=settings.slack.workers, role=role)
     desk = AlertDesk(
         store=app.store,
         sources=app.sources,
@@ -263,16 +263,28 @@ def _secret(value: SecretStr | None) -> str | None:
     default=None,
     help="Port to listen on (default: $PORT, else 8000).",
 )
-def serve(host: str, port: int | None) -> None:
-    """HTTP server: Slack (events, OAuth install), /healthz, /readyz, /metrics; Socket Mode too
-    when an app token is set."""
+@click.option(
+    "--role",
+    type=click.Choice(["all", "web", "worker"]),
+    default="all",
+    show_default=True,
+    help="all: one process does everything. web: accept (HTTP, Socket Mode) and persist work; "
+    "worker: run that work and deliver the posts, no HTTP. Run one web and one or more workers "
+    "on one shared database when acknowledgements must stay fast under load.",
+)
+def serve(host: str, port: int | None, role: str) -> None:
+    """HTTP server: Slack (events, OAuth install), webhooks, /healthz, /readyz, /metrics;
+    Socket Mode too when an app token is set."""
     settings = _settings()
     app = build_app(settings, build_sources(settings))
     try:
-        server = build_server(app)
+        server = build_server(app, role=role)
     except BotError as exc:
         _fail(str(exc), 2)
-    server.run(host, port or settings.port)
+    if role == "worker":
+        server.run_worker()
+    else:
+        server.run(host, port or settings.port)
 
 
 @cli.command()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import signal
 import socket
 import threading
 import time
@@ -136,10 +137,31 @@ def _labels(labels: Sequence[tuple[str, str]]) -> str:
     return "{" + quoted + "}"
 
 
-class Server:
-    """The process behind `pipebot serve`: HTTP routes, the job queue and services."""
+ROLES = ("all", "web", "worker")
+# How often a worker process looks for jobs another process accepted (it has no wake-up call).
+WORKER_POLL_S = 0.2
 
-    def __init__(self, *, store: Store, workers: int = 16, metrics: Metrics | None = None) -> None:
+
+class Server:
+    """The process behind `pipebot serve`: HTTP routes, the job queue and services.
+
+    `role` splits the work across processes when one is not enough: ``web`` accepts (routes,
+    Socket Mode) and persists jobs; ``worker`` runs them and delivers the posts; ``all`` (the
+    default) does both. Accepting and answering then no longer share one interpreter lock, which
+    keeps acknowledgements fast while slow answers are being worked out.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        workers: int = 16,
+        metrics: Metrics | None = None,
+        role: str = "all",
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        self.role = role
         self.store = store
         self.metrics = metrics or Metrics()
         self._workers = workers
@@ -147,6 +169,7 @@ class Server:
         self._jobs: dict[str, JobHandler] = {}
         self._services: list[Service] = []
         self._draining: set[str] = set()
+        self._background: set[str] = set()
         self._queue: StoreQueue | None = None
         self._started = False
         self._lock = threading.Lock()
@@ -169,12 +192,17 @@ class Server:
                 raise ValueError(f"job kind {kind!r} is already registered")
         self._jobs.update(handlers)
 
-    def add_service(self, service: Service, *, drain: bool = False) -> None:
+    def add_service(
+        self, service: Service, *, drain: bool = False, background: bool = False
+    ) -> None:
         """Run `service` with the server. `drain=True` marks one that running jobs still need
-        (an outbox sender): it stops only after the workers have finished."""
+        (an outbox sender): it stops only after the workers have finished. `background=True`
+        marks work that belongs to the worker role (delivery); others accept work (web)."""
         self._services.append(service)
         if drain:
             self._draining.add(service.name)
+        if background:
+            self._background.add(service.name)
 
     def submit(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Persist a job (False when `key` was submitted before); the workers run it."""
@@ -193,9 +221,13 @@ class Server:
         with self._lock:
             if self._started:
                 return
-            self._queue = StoreQueue(self.store, self._jobs, workers=self._workers)
-            self._queue.start()
-            for service in self._services:
+            poll = WORKER_POLL_S if self.role == "worker" else 2.0
+            self._queue = StoreQueue(
+                self.store, self._jobs, workers=self._workers, poll_interval=poll
+            )
+            if self.role != "web":
+                self._queue.start()
+            for service in self._own_services():
                 service.start()
                 log.info("service started", extra={"service": service.name})
             self._started = True
@@ -206,15 +238,38 @@ class Server:
         with self._lock:
             if not self._started:
                 return
-            for service in reversed(self._services):
+            own = self._own_services()
+            for service in reversed(own):
                 if service.name not in self._draining:
                     service.stop(timeout)
             if self._queue is not None:
                 self._queue.stop(timeout)
-            for service in reversed(self._services):
+            for service in reversed(own):
                 if service.name in self._draining:
                     service.stop(timeout)
             self._started = False
+
+    def _own_services(self) -> list[Service]:
+        if self.role == "web":
+            return [s for s in self._services if s.name not in self._background]
+        if self.role == "worker":
+            return [s for s in self._services if s.name in self._background]
+        return list(self._services)
+
+    def run_worker(self, stop: threading.Event | None = None) -> None:
+        """The worker role's main loop: run jobs and deliveries until SIGTERM/SIGINT."""
+        stopping = stop or threading.Event()
+        if stop is None:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stopping.set())
+        self.start()
+        try:
+            while not stopping.wait(1.0):
+                if self._queue is not None and not self._queue.alive():
+                    log.error("the job dispatcher stopped; exiting so the process is restarted")
+                    break
+        finally:
+            self.stop()
 
     def asgi(self) -> Starlette:
         """The Starlette app; its lifespan starts and stops the workers and services."""
@@ -266,8 +321,9 @@ class Server:
             checks["store"] = f"no answer within {READY_TIMEOUT_S:g} s"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; named, not raised
             checks["store"] = f"unreachable: {type(exc).__name__}"
-        checks["workers"] = "ok" if self._workers_alive() else "not running"
-        for service in self._services:
+        if self.role != "web":  # a web process runs no workers; its worker process does
+            checks["workers"] = "ok" if self._workers_alive() else "not running"
+        for service in self._own_services():
             checks[service.name] = "ok" if service.alive() else "not running"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

@@ -255,7 +255,7 @@ class SlackChannel:
         if self.alerts is not None:
             self._server.add_jobs(self.alerts.jobs())
         self._server.add_routes(self.routes())
-        self._server.add_service(_Delivery(self.delivery), drain=True)
+        self._server.add_service(_Delivery(self.delivery), drain=True, background=True)
         if self.socket is not None:
             self._server.add_service(_SocketMode(self.socket))
 
