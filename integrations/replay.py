@@ -21,9 +21,12 @@ percent-decoded (run ids hold ``:`` and ``+``); query pairs are sorted; time-win
 parameters (names ending ``_gte``, ``_gt``, ``_lte``, ``_lt``) are dropped, because a replay
 asks "since 24 h ago" at a different wall-clock time than the recording did.
 
-**Replay.** ``POST …/auth/token`` is answered with a dummy token; a request that was never
-recorded gets ``404 {"detail": "not in the recorded demo data: GET …"}``, which connectors
-turn into their usual not-found error.
+**Replay.** ``POST …/auth/token`` is answered with a dummy token. A list request that was not
+recorded with exactly these parameters (an agent may ask for any ``state`` or ``limit``) is
+answered from the broadest recording of the same path, filtered here by ``state`` and paged by
+``limit`` / ``offset`` — the items are still the recorded ones, only selected. Anything else
+that was never recorded gets ``404 {"detail": "not in the recorded demo data: GET …"}``, which
+connectors turn into their usual not-found error.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ TOKEN_SUFFIX = "/auth/token"
 DUMMY_TOKEN = "replay-token-not-a-secret"
 _WINDOW_PARAM = re.compile(r".+_(gte|gt|lte|lt)$")
 _KEPT_HEADERS = ("Content-Type",)
+# Query parameters that page or sort a list rather than filter it.
+_PAGING = frozenset({"limit", "offset", "order_by"})
 
 __all__ = ["RecordingAdapter", "ReplayAdapter", "request_key"]
 
@@ -175,6 +180,11 @@ class ReplayAdapter(BaseAdapter):
         key = request_key(method, url)
         name = self._files.get(key)
         if name is None:
+            derived = self._from_broadest(key)
+            if derived is not None:
+                return _response(
+                    request, 200, json.dumps(derived).encode(), {"Content-Type": "application/json"}
+                )
             body = json.dumps({"detail": f"not in the recorded demo data: {key}"}).encode()
             return _response(request, 404, body, {"Content-Type": "application/json"})
         record = json.loads((self.directory / name).read_text(encoding="utf-8"))
@@ -182,5 +192,38 @@ class ReplayAdapter(BaseAdapter):
         raw = stored.encode() if isinstance(stored, str) else json.dumps(stored).encode()
         return _response(request, int(record["status"]), raw, record.get("headers", {}))
 
+    def _from_broadest(self, key: str) -> dict[str, Any] | None:
+        """A list answer selected from the recording of the same path with the fewest filters."""
+        path, _, query = key.partition("?")
+        wanted = parse_qsl(query, keep_blank_values=True)
+        candidates = []
+        for recorded in self._files:
+            other_path, _, other_query = recorded.partition("?")
+            if other_path != path:
+                continue
+            filters = [k for k, _ in parse_qsl(other_query) if k not in _PAGING]
+            candidates.append((len(filters), -_limit(other_query), recorded))
+        if not candidates:
+            return None
+        _, _, broadest = min(candidates)
+        record = json.loads((self.directory / self._files[broadest]).read_text(encoding="utf-8"))
+        body = record.get("body")
+        if int(record.get("status", 0)) != HTTPStatus.OK or not isinstance(body, dict):
+            return None
+        collection = next((k for k, v in body.items() if isinstance(v, list)), None)
+        if collection is None:
+            return None
+        items = list(body[collection])
+        states = {v for k, v in wanted if k == "state"}
+        if states:
+            items = [i for i in items if isinstance(i, dict) and i.get("state") in states]
+        offset = next((int(v) for k, v in wanted if k == "offset" and v.isdigit()), 0)
+        limit = next((int(v) for k, v in wanted if k == "limit" and v.isdigit()), len(items))
+        return {**body, collection: items[offset : offset + limit], "total_entries": len(items)}
+
     def close(self) -> None:
         return None
+
+
+def _limit(query: str) -> int:
+    return next((int(v) for k, v in parse_qsl(query) if k == "limit" and v.isdigit()), 0)
