@@ -51,10 +51,7 @@ def test_nested_names_and_ecosystem_fallbacks(monkeypatch: pytest.MonkeyPatch) -
     assert s.airflow.base_url == "https://airflow.example.com"
     assert s.warehouse.schemas == ["analytics", "staging"]
     assert s.database_url == "postgresql+psycopg://u:pw@db:5432/pipebot"
-    assert (
-        s.slack.bot_token is not None
-        and s.slack.bot_token.get_secret_value() == "xoxb-eco"
-    )
+    assert s.slack.bot_token is not None and s.slack.bot_token.get_secret_value() == "xoxb-eco"
     assert s.agent.enabled
     assert {"xoxb-eco", "signing", "sk-ant-test", "pw"} <= set(s.secrets())
 
