@@ -46,7 +46,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from bot.errors import ConfigError, SourceError
-from bot.facts import Column, Table
+from bot.facts import Column, Columns, Table
 from bot.settings import WarehouseSettings
 from bot.tools import Check
 from integrations.errors import (
@@ -284,7 +284,8 @@ class Catalog:
         try:
             with self._connect() as connection, self._deadline(connection):
                 result = connection.execute(statement, values)
-                return [dict(row) for row in result.mappings()]
+                # all() fetches in one call; iterating would fetch row by row.
+                return [dict(row) for row in result.mappings().all()]
         except SQLAlchemyError as exc:
             raise self._translate(exc) from exc
         except (sqlite3.Error, OSError) as exc:
@@ -499,12 +500,16 @@ def _bulk_allocation() -> Iterator[None]:
             gc.enable()
 
 
-def _columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> tuple[Column, ...]:
-    """Columns from the four parallel arrays of a relations row (JSON text on SQLite).
+def _columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> Columns:
+    """Columns from the four parallel arrays of a relations row (JSON text on SQLite), built
+    when first looked at (see `bot.facts.Columns`)."""
+    listed = names if isinstance(names, list) else json.loads(names) if names else []
+    # A relation without columns meets the LEFT JOIN once, as NULLs.
+    count = len(listed) if None not in listed else sum(1 for n in listed if n is not None)
+    return Columns(lambda: _build_columns(listed, types, nullable, ordinals), count)
 
-    Written for 100,000 columns a call: work is done on whole lists where possible, and each
-    Column gets values that already have the right type.
-    """
+
+def _build_columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> tuple[Column, ...]:
     arrays = [
         v if isinstance(v, list) else json.loads(v) if isinstance(v, str) else list(v or ())
         for v in (names, types, nullable, ordinals)
