@@ -11,11 +11,12 @@ exposes one small repository per noun::
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import sessionmaker
 
 from bot.errors import StoreError
@@ -47,10 +48,7 @@ class Store:
     def open(cls, url: str, *, upgrade: bool = True, echo: bool = False) -> Store:
         engine = make_engine(url, echo=echo)
         if upgrade:
-            try:
-                schema.upgrade(engine)
-            except OperationalError as exc:
-                raise StoreError(f"cannot open the bot database {_safe(url)}: {exc.orig}") from None
+            _upgrade(engine, url)
         return cls.from_engine(engine)
 
     @classmethod
@@ -80,6 +78,38 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _upgrade(engine: Engine, url: str) -> None:
+    """Migrate to the newest schema, tolerating another process doing the same right now.
+
+    Two processes starting together on a new database (``--role web`` and ``--role worker``)
+    would both create the tables; the loser's error only means the winner got there first, so
+    it looks again before giving up.
+    """
+    for attempt in range(MIGRATION_ATTEMPTS):
+        try:
+            schema.upgrade(engine)
+            return
+        except OperationalError as exc:
+            if not _raced(exc) or attempt == MIGRATION_ATTEMPTS - 1:
+                raise StoreError(f"cannot open the bot database {_safe(url)}: {exc.orig}") from None
+        except (IntegrityError, ProgrammingError) as exc:
+            if attempt == MIGRATION_ATTEMPTS - 1:
+                raise StoreError(
+                    f"cannot migrate the bot database {_safe(url)}: {exc.orig}"
+                ) from None
+        time.sleep(0.2 * (attempt + 1))
+        if schema.current_revision(engine) == schema.head_revision(engine):
+            return
+
+
+def _raced(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "already exists" in text or "locked" in text
+
+
+MIGRATION_ATTEMPTS = 5
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -6,6 +6,8 @@ without a checkout or an ``alembic.ini``.
 
 from __future__ import annotations
 
+import threading
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -22,10 +24,14 @@ def _config(engine: Engine) -> Config:
     return config
 
 
+# Alembic loads its environment as module-level state: one migration at a time per process.
+_LOCK = threading.Lock()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to `revision` (default: the newest)."""
     config = _config(engine)
-    with engine.begin() as connection:
+    with _LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

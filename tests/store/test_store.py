@@ -321,3 +321,20 @@ def test_claims_from_two_engines_on_one_sqlite_file(tmp_path: object) -> None:
     assert len(claimed) == 30 and len(set(claimed)) == 30
     first.close()
     second.close()
+
+
+def test_two_processes_migrating_a_new_database_at_once(store_url: str) -> None:
+    """`--role web` and `--role worker` start together on a fresh database."""
+    import subprocess
+    import sys
+
+    code = "import sys; from bot.store import Store; Store.open(sys.argv[1]).close()"
+    starts = [
+        subprocess.Popen([sys.executable, "-c", code, store_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    failures = [p.communicate(timeout=120)[1] for p in starts if p.wait(timeout=120) != 0]
+    assert failures == []
+    opened = Store.open(store_url, upgrade=False)
+    assert schema.current_revision(opened.engine) == schema.head_revision(opened.engine)
+    opened.close()
