@@ -115,6 +115,10 @@ class DbtRuns(Protocol):
         """The run's results (from its step artifacts), job name, status and URL."""
         ...
 
+    def previous_run(self, run_id: int) -> DbtRun | None:
+        """The last finished run of the same job before `run_id` (None when there is none)."""
+        ...
+
 
 class WarehouseCatalog(Protocol):
     """Warehouse metadata only: schemas, tables, columns, sizes, freshness."""

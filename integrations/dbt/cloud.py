@@ -577,6 +577,10 @@ def _result_steps(run: Run) -> list[RunStep]:
     ]
 
 
+# How many earlier runs of a job are looked at to find the previous finished one.
+PREVIOUS_LOOKBACK = 10
+
+
 class CloudProject(ViewBacked):
     """`bot.ports.DbtProject` over the latest finished run of one dbt Cloud job.
 
@@ -617,6 +621,16 @@ class CloudProject(ViewBacked):
 
     def where(self) -> str:
         return f"dbt Cloud job {self.job_id}"
+
+    def previous_run(self, run_id: int) -> DbtRun | None:
+        """The last finished run of the same job before `run_id`, for "what changed"."""
+        job_id = self.client.run(run_id).job_definition_id
+        if job_id is None:
+            return None
+        for run in self.client.runs(job_id=job_id, order_by="-id", limit=PREVIOUS_LOOKBACK):
+            if run.id < run_id and run.is_complete:
+                return self.cloud_run(run.id)
+        return None
 
     def cloud_run(self, run_id: int) -> DbtRun:
         """Any run of the account as a `DbtRun` (finished runs are cached)."""

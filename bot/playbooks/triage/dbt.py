@@ -41,14 +41,14 @@ def triage_dbt(
     )
     if run_id is not None and not run_id.isdigit():
         return missing_argument("triage dbt <run_id>", "a numeric dbt Cloud run id")
-    out: dict[str, Outcome[Any]] = gather(
-        {
-            "run": (system, run_call),
-            "freshness": (system, dbt.freshness),
-            "nodes": (system, dbt.nodes),
-        },
-        timeout=TIMEOUT_S,
-    )
+    calls: dict[str, tuple[str, Callable[[], Any]]] = {
+        "run": (system, run_call),
+        "freshness": (system, dbt.freshness),
+        "nodes": (system, dbt.nodes),
+    }
+    if run_id is not None and runs is not None:
+        calls["previous"] = (runs.system, lambda: runs.previous_run(int(run_id)))
+    out: dict[str, Outcome[Any]] = gather(calls, timeout=TIMEOUT_S)
     if not out["run"].ok:
         return not_found_reply(out["run"], what=f"dbt run {run_id or '(latest)'}")
     dbt_run: DbtRun | None = out["run"].value
@@ -97,6 +97,7 @@ def triage_dbt(
             )
         )
     exposures = exposures_of(lins)
+    changes = _diff(dbt_run, out.get("previous"), nodes)
     unavailable = [
         f"{o.system} {name}: {o.error}"
         for name, o in {**out, **lineages, **parents}.items()
@@ -112,6 +113,7 @@ def triage_dbt(
         ended_at=dbt_run.generated_at,
         duration_s=dbt_run.elapsed_s,
         dbt_failures=tuple(failures),
+        changes=changes,
         dbt_skipped=dbt_run.count("skipped"),
         owners=unique_owners(
             [o for f in failures for o in f.owners] + [o for e in exposures for o in e.owners]
@@ -135,3 +137,31 @@ def _bind_lineage(dbt: Any, unique_id: str) -> Callable[[], Any]:
 def _first_lines(text: str, count: int) -> str:
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     return "\n".join(lines[:count])
+
+
+def _diff(
+    current: DbtRun, previous: Outcome[Any] | None, nodes: dict[str, DbtNode]
+) -> tuple[str, ...]:
+    """What broke and what recovered since the job's previous run."""
+    if previous is None or not previous.ok or previous.value is None:
+        return ()
+    before: DbtRun = previous.value
+    bad = {"error", "fail", "runtime error"}
+    was = {r.unique_id: r.status for r in before.results}
+    now = {r.unique_id: r.status for r in current.results}
+
+    def name(uid: str) -> str:
+        node = nodes.get(uid)
+        return f"`{node.name if node else short_id(uid)}`"
+
+    broke = [uid for uid, status in now.items() if status in bad and was.get(uid) not in bad]
+    fixed = [uid for uid, status in was.items() if status in bad and now.get(uid) not in bad]
+    label = f"run {before.cloud_run_id or before.invocation_id}"
+    found = []
+    if broke:
+        found.append(f"newly failing since {label}: " + ", ".join(name(u) for u in broke[:10]))
+    if fixed:
+        found.append(f"fixed since {label}: " + ", ".join(name(u) for u in fixed[:10]))
+    if not found:
+        found.append(f"the same nodes failed in the previous {label}")
+    return tuple(found)

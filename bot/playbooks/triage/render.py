@@ -170,6 +170,8 @@ def _render_dbt(report: TriageReport, platform: str, owners: OwnerDirectory) -> 
     )
     if impact:
         sections.append(Section(heading="What is affected", bullets=tuple(impact)))
+    if report.changes:
+        sections.append(Section(heading="What changed", bullets=report.changes))
     if report.stale_sources:
         sections.append(Section(heading="Stale sources upstream", bullets=report.stale_sources))
     if report.hypothesis:

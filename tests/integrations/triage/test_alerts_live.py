@@ -272,6 +272,7 @@ def test_dbt_cloud_webhook_signature_and_triage_from_run_artifacts(
         # Facts from the run's own artifacts: the failing test, the erroring model, owners.
         assert "customer_ltv" in text_ and "not_null_orders_daily_revenue" in text_
         assert "revenue_dashboard" in text_
+        assert "since run" in text_  # compared with the job's previous run
         time.sleep(1)
         assert len(bot.posts()) == 1
         assert cloud.writes == []
