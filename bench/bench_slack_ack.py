@@ -161,9 +161,10 @@ def main() -> int:
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--layout",
-        choices=["both", "single", "split"],
+        choices=["both", "single", "split", "split2"],
         default="both",
-        help="single: one `pipebot serve` process; split: `--role web` + `--role worker`",
+        help="single: one `pipebot serve` process; split: `--role web` + `--role worker`; "
+        "split2: two web processes on one port + a worker",
     )
     parser.add_argument("--role", default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,7 +181,9 @@ def main() -> int:
 
 
 def run_layout(layout: str, args: argparse.Namespace) -> int:
-    roles = ["all"] if layout == "single" else ["web", "worker"]
+    roles = {"single": ["all"], "split": ["web", "worker"], "split2": ["web", "web", "worker"]}[
+        layout
+    ]
     with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp:
         port = free_port()
         database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
@@ -207,11 +210,11 @@ def run_layout(layout: str, args: argparse.Namespace) -> int:
                         return 1
                     time.sleep(0.1)
                 store = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-                how = (
-                    "one `pipebot serve` process"
-                    if layout == "single"
-                    else "`pipebot serve --role web` + `--role worker`"
-                )
+                how = {
+                    "single": "one `pipebot serve` process",
+                    "split": "`pipebot serve --role web` + `--role worker`",
+                    "split2": "two `pipebot serve --role web` on one port + `--role worker`",
+                }[layout]
                 print(
                     f"{how} (store {store}, default Slack settings: "
                     f"{SlackSettings().workers} workers); Airflow: every call {args.delay:g} s; "

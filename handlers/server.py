@@ -291,9 +291,19 @@ class Server:
         return Starlette(routes=routes, lifespan=lifespan)
 
     def run(self, host: str, port: int) -> None:
-        """Serve until SIGINT/SIGTERM (uvicorn), then shut down gracefully."""
+        """Serve until SIGINT/SIGTERM (uvicorn), then shut down gracefully.
+
+        The port is bound with SO_REUSEPORT where the OS has it, so several web processes can
+        share one port and the kernel spreads connections across them.
+        """
         config = self.uvicorn_config(host=host, port=port)
-        uvicorn.Server(config).run()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        uvicorn.Server(config).run(sockets=[sock])
 
     def uvicorn_config(self, *, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
         return uvicorn.Config(
