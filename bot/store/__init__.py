@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -36,6 +37,7 @@ __all__ = ["Store"]
 @dataclass(frozen=True)
 class Store:
     engine: Engine
+    sessions: Sessions
     events: EventLedger
     threads: Threads
     audit: Audit
@@ -53,12 +55,17 @@ class Store:
 
     @classmethod
     def from_engine(cls, engine: Engine) -> Store:
+        sqlite = engine.dialect.name == "sqlite"
+        database = engine.url.database or ""
+        on_file = sqlite and database not in ("", ":memory:") and "mode=memory" not in database
         sessions = Sessions(
             sessionmaker(engine, expire_on_commit=False),
-            serialize_writes=engine.dialect.name == "sqlite",
+            serialize_writes=sqlite,
+            lock_file=Path(f"{database}-writers.lock") if on_file else None,
         )
         return cls(
             engine=engine,
+            sessions=sessions,
             events=EventLedger(sessions),
             threads=Threads(sessions),
             audit=Audit(sessions),
@@ -77,6 +84,7 @@ class Store:
         return _safe(self.engine.url.render_as_string(hide_password=True))
 
     def close(self) -> None:
+        self.sessions.close()
         self.engine.dispose()
 
 

@@ -5,7 +5,8 @@ again when its lease ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from bot.store.tables import JobRow, utcnow
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 # Built once: compiling a statement per call would cost more than running it.
-_INSERT = insert(JobRow).returning(JobRow.id)
+_INSERT = insert(JobRow).returning(JobRow.id, JobRow.key, sort_by_parameter_order=True)
 CANDIDATES = 5  # rows looked at per claim; another claimer may take some of them first
 
 
@@ -30,29 +31,97 @@ class JobItem:
     attempts: int
 
 
+@dataclass
+class _Ticket:
+    """One submit waiting for the transaction that carries it."""
+
+    values: dict[str, Any]
+    done: bool = False
+    job_id: int | None = None
+    error: BaseException | None = field(default=None, repr=False)
+
+
 class Jobs:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
+        self._cond = threading.Condition()
+        self._pending: list[_Ticket] = []
+        self._writing = False
 
     def submit(self, key: str, kind: str, payload: dict[str, Any]) -> int | None:
-        """Record a job; None when `key` was already submitted (a duplicate delivery)."""
-        # A platform is waiting for its acknowledgement until this commits: an urgent write,
-        # and a Core insert (the ORM's unit of work costs more than the insert itself).
+        """Record a job; None when `key` was already submitted (a duplicate delivery).
+
+        A platform is waiting for its acknowledgement until this commits. Concurrent submits
+        share one transaction (group commit): whoever finds no write under way writes every
+        submit queued so far, so a burst of events costs a few commits instead of one each.
+        """
         now = utcnow()
-        values = {
-            "key": key[:255],
-            "kind": kind,
-            "payload": payload,
-            "status": QUEUED,
-            "attempts": 0,
-            "run_after": now,
-            "created_at": now,
-        }
+        ticket = _Ticket(
+            {
+                "key": key[:255],
+                "kind": kind,
+                "payload": payload,
+                "status": QUEUED,
+                "attempts": 0,
+                "run_after": now,
+                "created_at": now,
+            }
+        )
+        with self._cond:
+            self._pending.append(ticket)
+            while self._writing and not ticket.done:
+                self._cond.wait()
+            if not ticket.done:
+                self._writing = True
+                batch, self._pending = self._pending, []
+        if not ticket.done:
+            try:
+                self._write(batch)
+            except BaseException as exc:
+                for waiting in batch:
+                    waiting.error = exc
+                raise
+            finally:
+                with self._cond:
+                    for waiting in batch:
+                        waiting.done = True
+                    self._writing = False
+                    self._cond.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.job_id
+
+    def _write(self, batch: list[_Ticket]) -> None:
         try:
-            with self._sessions.begin(urgent=True) as session:
-                return int(session.connection().execute(_INSERT, values).scalar_one())
+            self._insert(batch)
         except IntegrityError:
-            return None
+            # Another process inserted one of these keys meanwhile (PostgreSQL: no writer
+            # lock). Each submit on its own then learns whether it was the duplicate.
+            for ticket in batch:
+                try:
+                    self._insert([ticket])
+                except IntegrityError:
+                    ticket.job_id = None
+
+    def _insert(self, batch: list[_Ticket]) -> None:
+        # Core statements: the ORM's unit of work costs more than the insert itself.
+        with self._sessions.begin(urgent=True) as session:
+            connection = session.connection()
+            keys = {ticket.values["key"] for ticket in batch}
+            taken = set(connection.scalars(select(JobRow.key).where(JobRow.key.in_(keys))))
+            fresh: dict[str, _Ticket] = {}
+            for ticket in batch:
+                key = ticket.values["key"]
+                if key not in taken and key not in fresh:
+                    fresh[key] = ticket
+            if fresh:
+                rows = connection.execute(_INSERT, [t.values for t in fresh.values()])
+                ids = {row.key: int(row.id) for row in rows}
+            else:
+                ids = {}
+        for ticket in batch:
+            first = fresh.get(ticket.values["key"]) is ticket
+            ticket.job_id = ids.get(ticket.values["key"]) if first else None
 
     def claim(self, *, lease: timedelta, job_id: int | None = None) -> JobItem | None:
         """Take the oldest runnable job (or `job_id`), leasing it to this worker."""

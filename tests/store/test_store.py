@@ -299,6 +299,59 @@ def test_concurrent_claims_never_share_a_job_or_a_post(store: Store) -> None:
     assert sorted(posts) == sorted(set(posts)) and len(posts) == 40
 
 
+def test_concurrent_submits_from_two_stores_accept_each_key_once(store_url: str) -> None:
+    """Group commit: a burst of submits (duplicates among them, from two engines standing for
+    two web processes) records every key once and tells each duplicate so."""
+    stores = [Store.open(store_url), Store.open(store_url)]
+    results: list[tuple[str, int | None]] = []
+    barrier = threading.Barrier(8)
+
+    def web(n: int) -> None:
+        store = stores[n % 2]
+        barrier.wait()
+        for i in range(25):
+            key = f"burst-{(i + n) % 30}"  # every key is sent by several threads
+            results.append((key, store.jobs.submit(key, "message", {"n": n})))
+
+    threads = [threading.Thread(target=web, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [(key, job_id) for key, job_id in results if job_id is not None]
+    assert len(results) == 200
+    assert sorted(key for key, _ in accepted) == sorted({key for key, _ in results})
+    assert len({job_id for _, job_id in accepted}) == len(accepted)
+    for store in stores:
+        claimed = 0
+        while store.jobs.claim(lease=timedelta(minutes=5)) is not None:
+            claimed += 1
+        if claimed:
+            assert claimed == len(accepted)
+    for store in stores:
+        store.close()
+
+
+def test_sqlite_writers_of_other_processes_queue_on_the_lock_file(tmp_path: object) -> None:
+    """A writer elsewhere holding the lock file holds back this process's writes until done."""
+    import fcntl
+    import os
+
+    store = Store.open(f"sqlite:///{tmp_path}/pipebot.db")
+    lock = os.open(f"{tmp_path}/pipebot.db-writers.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (store.jobs.submit("held", "message", {}), done.set()))
+    writer.start()
+    assert not done.wait(0.5), "the write did not wait for the other process's lock"
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    assert done.wait(5)
+    writer.join()
+    os.close(lock)
+    assert store.jobs.status("held") == "queued"
+    store.close()
+
+
 def test_claims_from_two_engines_on_one_sqlite_file(tmp_path: object) -> None:
     """Two processes' worth of engines on one SQLite file still claim each row once."""
     url = f"sqlite:///{tmp_path}/shared.db"
