@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.store.sessions import Sessions
 from bot.store.tables import JobRow, utcnow
@@ -70,7 +70,8 @@ class Jobs:
         with self._cond:
             self._pending.append(ticket)
             while self._writing and not ticket.done:
-                self._cond.wait()
+                # Woken by the writer's commit; the timeout only bounds a missed wake-up.
+                self._cond.wait(timeout=1.0)
             if not ticket.done:
                 self._writing = True
                 batch, self._pending = self._pending, []
@@ -102,6 +103,8 @@ class Jobs:
                     self._insert([ticket])
                 except IntegrityError:
                     ticket.job_id = None
+                except SQLAlchemyError as exc:  # only this submit failed; the others stand
+                    ticket.error = exc
 
     def _insert(self, batch: list[_Ticket]) -> None:
         # Core statements: the ORM's unit of work costs more than the insert itself.
