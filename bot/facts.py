@@ -129,6 +129,9 @@ class ColumnDoc:
     description: str = ""
     data_type: str = ""  # declared in YAML, else from the catalog, else ""
     tests: tuple[str, ...] = ()
+    declared: bool = False  # listed in the project's YAML
+    declared_type: str = ""  # the YAML's data_type (contracts), "" when not declared
+    catalog_type: str = ""  # the type catalog.json saw, "" when the catalog lacks the column
 
 
 @dataclass(frozen=True, kw_only=True)

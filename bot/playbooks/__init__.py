@@ -8,7 +8,18 @@ from __future__ import annotations
 from bot.agent import Agent
 from bot.commands import Command, Commands
 from bot.owners import OwnerDirectory
-from bot.playbooks import dag, freshness, help, incidents, lineage, runs, status, triage
+from bot.playbooks import (
+    dag,
+    digest,
+    freshness,
+    help,
+    incidents,
+    lineage,
+    runs,
+    schema_review,
+    status,
+    triage,
+)
 from bot.store.incidents import Incidents
 
 
@@ -59,6 +70,20 @@ def default_commands(
             usage="freshness",
             summary="dbt source freshness: what is stale and who owns it",
             run=freshness.run,
+        ),
+        Command(
+            name="digest",
+            usage=digest.USAGE,
+            summary="pipeline health over a window: failing and recovered DAGs, dbt, stale "
+            "sources, incidents",
+            run=lambda r: digest.run(r, incident_store, agent),
+        ),
+        Command(
+            name="schema-review",
+            usage=schema_review.USAGE,
+            summary="a model's columns in the warehouse against what dbt declares: drift, "
+            "breaking changes, who is affected, governance gaps",
+            run=lambda r: schema_review.run(r, agent),
         ),
     ]
     if incident_store is not None:

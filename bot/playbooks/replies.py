@@ -34,3 +34,11 @@ def not_found_reply(outcome: Outcome[Any], *, what: str) -> Reply:
         tone=Tone.ERROR,
         text=phrases.UNREACHABLE.format(system=outcome.system, reason=outcome.error),
     )
+
+
+def agent_text(answer: Reply) -> str:
+    """The agent's answer as one block of text, to sit inside a playbook's reply."""
+    parts = [answer.text]
+    for section in answer.sections:
+        parts += [section.heading, section.text, "\n".join(f"• {b}" for b in section.bullets)]
+    return "\n\n".join(part for part in parts if part).strip()

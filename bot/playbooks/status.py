@@ -56,7 +56,7 @@ def run(request: Request) -> Reply:
         since = phrases.timestamp(now - WINDOW)
         used.append(f"{airflow.system}: health, DAG runs failed since {since}, import errors")
     if dbt is not None:
-        sections.extend(_dbt(out, now, problems, warnings))
+        sections.extend(dbt_sections(out, now, problems, warnings))
         used.append(f"{dbt.system}: run results, source freshness")
 
     if problems:
@@ -123,9 +123,11 @@ def _airflow(
     return Section(heading="Airflow", fields=tuple(fields), bullets=tuple(bullets))
 
 
-def _dbt(
+def dbt_sections(
     out: dict[str, Outcome[Any]], now: Any, problems: list[str], warnings: list[str]
 ) -> list[Section]:
+    """The last dbt run and source freshness from the outcomes `dbt_run` and `freshness`;
+    appends what needs attention to `problems` and `warnings` (shared with `digest`)."""
     sections: list[Section] = []
     last: Outcome[DbtRun | None] = out["dbt_run"]
     if not last.ok:

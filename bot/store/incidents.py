@@ -219,6 +219,17 @@ class Incidents:
             )
             return [_incident(row) for row in rows]
 
+    def seen_since(self, since: datetime, *, limit: int = 200) -> list[Incident]:
+        """Incidents with a failure at or after `since`, open or not, most recent first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(IncidentRow)
+                .where(IncidentRow.last_seen_at >= since)
+                .order_by(IncidentRow.last_seen_at.desc())
+                .limit(limit)
+            )
+            return [_incident(row) for row in rows]
+
     @staticmethod
     def _muted(session: Session, fingerprint: str, now: datetime) -> bool:
         row = session.get(IncidentMuteRow, fingerprint)

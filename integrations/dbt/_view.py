@@ -435,12 +435,16 @@ class ManifestIndex:
                 lowered = name.lower()
                 seen.add(lowered)
                 doc = docs.get(lowered)
+                declared_type = (doc[1].data_type or "") if doc else ""
                 out.append(
                     ColumnDoc(
                         name=doc[0] if doc else name,
                         description=(doc[1].description or "") if doc else "",
-                        data_type=((doc[1].data_type or "") if doc else "") or found.kind or "",
+                        data_type=declared_type or found.kind or "",
                         tests=tuple(tests.get(lowered, ())),
+                        declared=doc is not None,
+                        declared_type=declared_type,
+                        catalog_type=found.kind or "",
                     )
                 )
         for lowered, (name, column) in docs.items():
@@ -452,6 +456,8 @@ class ManifestIndex:
                     description=column.description or "",
                     data_type=column.data_type or "",
                     tests=tuple(tests.get(lowered, ())),
+                    declared=True,
+                    declared_type=column.data_type or "",
                 )
             )
         return tuple(out)
