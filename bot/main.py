@@ -369,6 +369,100 @@ def triage(
     sys.exit(0 if isinstance(result, TriageReport) else 1)
 
 
+@cli.command()
+@click.argument("window", required=False)
+@click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="json prints the reply document (docs/reply-json.md).",
+)
+def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
+    """Pipeline health over WINDOW (default 24h; e.g. 7d): failing, recovered and green DAGs,
+    the last dbt run, stale sources, incidents. Exit 2 on a bad window."""
+    from bot.playbooks import digest as playbook
+
+    if window is not None and playbook.parse_window(window) is None:
+        _fail(f"{window!r} is not a window: use e.g. 90m, 24h, 7d or 2w (up to 31 days)", 2)
+    settings = _settings()
+    sources = _cli_sources(settings, use_demo=use_demo)
+    store = _open_store(settings.database_url) if not use_demo else None
+    try:
+        reply = playbook.run(
+            _cli_request(sources, "digest", (window,) if window else ()),
+            store.incidents if store is not None else None,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    _print_reply(reply, fmt)
+
+
+@cli.command("schema-review")
+@click.argument("model")
+@click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="json prints the reply document (docs/reply-json.md).",
+)
+def schema_review(*, model: str, use_demo: bool, fmt: str) -> None:
+    """Review MODEL's columns in the warehouse against its dbt declaration.
+
+    Exit 1 when the change is breaking (declared columns missing, types changed), so a CI step
+    can stop a deploy; 2 when the model cannot be reviewed.
+    """
+    from bot.messages import Tone
+    from bot.playbooks import schema_review as playbook
+
+    settings = _settings()
+    sources = _cli_sources(settings, use_demo=use_demo)
+    if sources.dbt is None:
+        _fail("dbt is not configured (PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*)", 2)
+    reply = playbook.run(_cli_request(sources, "schema-review", (model,)))
+    _print_reply(reply, fmt)
+    reviewed = reply.title.startswith(playbook.TITLE)
+    sys.exit(2 if not reviewed else 1 if reply.tone is Tone.ERROR else 0)
+
+
+def _cli_sources(settings: Settings, *, use_demo: bool) -> Sources:
+    if use_demo:
+        from integrations.demo import demo_sources
+
+        return demo_sources()
+    return build_sources(settings)
+
+
+def _cli_request(sources: Sources, command: str, args: tuple[str, ...]) -> Any:
+    from bot.commands import Request
+    from bot.messages import InboundMessage, no_progress
+
+    text = " ".join((command, *args))
+    message = InboundMessage(
+        platform="cli",
+        workspace="local",
+        channel="cli",
+        thread="",
+        user="cli",
+        text=text,
+        event_id=f"cli:{text}",
+    )
+    return Request(message=message, args=args, sources=sources, progress=no_progress)
+
+
+def _print_reply(reply: Any, fmt: str) -> None:
+    from bot.rendering import to_json, to_markdown, to_text
+
+    if fmt == "json":
+        click.echo(to_json(reply))
+    else:
+        click.echo(to_markdown(reply) if fmt == "markdown" else to_text(reply), nl=False)
+
+
 @cli.group()
 def db() -> None:
     """The bot's own database."""

@@ -27,7 +27,7 @@ from bot.playbooks.status import dbt_sections
 from bot.prompts import prompt
 from bot.store.incidents import Incident, Incidents
 
-USAGE = "digest [window, e.g. 24h or 7d]"
+USAGE = "digest [now] [window, e.g. 24h or 7d]"
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
 TIMEOUT_S = 30.0
@@ -68,13 +68,14 @@ class DagHealth:
 
 def run(request: Request, incidents: Incidents | None = None, agent: Agent | None = None) -> Reply:
     window = DEFAULT_WINDOW
-    if request.args:
-        parsed = parse_duration(request.args[0])
-        if parsed is None or not timedelta(0) < parsed <= MAX_WINDOW:
+    args = request.args[1:] if request.args[:1] == ("now",) else request.args
+    if args:
+        parsed = parse_window(args[0])
+        if parsed is None:
             return Reply(
                 title="Invalid window",
                 tone=Tone.WARNING,
-                text=f"`{request.args[0]}` is not a window I can digest. Usage: `{USAGE}` "
+                text=f"`{args[0]}` is not a window I can digest. Usage: `{USAGE}` "
                 "(minutes `m`, hours `h`, days `d` or weeks `w`, up to 31 days).",
             )
         window = parsed
@@ -138,6 +139,14 @@ def run(request: Request, incidents: Incidents | None = None, agent: Agent | Non
     if agent is not None and (problems or warnings):
         reply = _with_summary(reply, scope, agent, request)
     return reply
+
+
+def parse_window(text: str) -> timedelta | None:
+    """``24h``, ``7d``, ``90m``, ``2w`` → the window; None when it is not one (or > 31 days)."""
+    parsed = parse_duration(text)
+    if parsed is None or not timedelta(0) < parsed <= MAX_WINDOW:
+        return None
+    return parsed
 
 
 def _airflow(

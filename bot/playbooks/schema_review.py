@@ -36,6 +36,8 @@ from bot.playbooks.replies import agent_text, missing_argument, not_found_reply,
 from bot.prompts import prompt
 
 USAGE = "schema-review <model>"
+# Every reply that is a review (not an input or lookup problem) has a title starting so.
+TITLE = "Schema review of "
 TIMEOUT_S = 20.0
 LISTED = 15
 # Column-name words that usually mean personal data (GDPR/CCPA scope), matched per word.
@@ -287,7 +289,7 @@ def _render(
     findings = len(drift.missing) + len(drift.retyped) + len(new_columns)
     if drift.breaking:
         tone = Tone.ERROR
-        title = f"Schema review of {node.name}: breaking — " + ", ".join(
+        title = f"{TITLE}{node.name}: breaking — " + ", ".join(
             part
             for part in (
                 phrases.plural(len(drift.missing), "declared column") + " missing"
@@ -300,12 +302,12 @@ def _render(
     elif findings or governance:
         tone = Tone.WARNING
         title = (
-            f"Schema review of {node.name}: no breaking change, "
+            f"{TITLE}{node.name}: no breaking change, "
             + phrases.plural(findings + len(governance), "thing")
             + " to follow up"
         )
     else:
-        tone, title = Tone.SUCCESS, f"Schema review of {node.name}: matches its declaration"
+        tone, title = Tone.SUCCESS, f"{TITLE}{node.name}: matches its declaration"
     notes = [warehouse_note] if warehouse_note else []
     if drift.renamed:
         notes.append("Renames are guessed: a missing and an undeclared column of the same type.")

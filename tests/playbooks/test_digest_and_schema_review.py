@@ -7,8 +7,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -83,7 +86,7 @@ def test_digest_lists_incidents_seen_in_the_window(sqlite_store: Store) -> None:
 def test_digest_rejects_a_bad_window_with_usage(window: str) -> None:
     reply = digest.run(ask(demo_sources(), window))
     assert reply.title == "Invalid window" and reply.tone is Tone.WARNING
-    assert f"`{window}`" in reply.text and "digest [window" in reply.text
+    assert f"`{window}`" in reply.text and "digest [now] [window" in reply.text
 
 
 def test_digest_without_sources_says_so() -> None:
@@ -193,3 +196,55 @@ def test_both_commands_are_in_the_command_table() -> None:
     assert commands.get("digest") is not None and commands.get("schema-review") is not None
     routed = commands.route("/pipebot schema-review fct_orders")
     assert routed.command is not None and routed.args == ("fct_orders",)
+
+
+def test_digest_now_is_the_same_digest() -> None:
+    now = digest.run(ask(demo_sources(), "now", "7d"))
+    assert now.title == digest.run(ask(demo_sources(), "7d")).title
+    assert "last 7 days" in now.title
+
+
+# --- the shell commands --------------------------------------------------------------------
+
+
+def pipebot(*args: str, tmp_path: Path, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **(env or {})},
+        check=False,
+    )
+
+
+def test_cli_schema_review_exit_codes(tmp_path: Path, drifted: Sources) -> None:
+    clean = pipebot("schema-review", "fct_orders", "--demo", tmp_path=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    assert "matches its declaration" in clean.stdout
+    unknown = pipebot("schema-review", "nope", "--demo", "--format", "json", tmp_path=tmp_path)
+    assert unknown.returncode == 2 and json.loads(unknown.stdout)["title"] == "No dbt node `nope`"
+    altered = tmp_path / "warehouse.duckdb"  # the `drifted` fixture's copy
+    breaking = pipebot(
+        "schema-review",
+        "fct_orders",
+        tmp_path=tmp_path,
+        env={
+            "PIPEBOT_DBT__ARTIFACTS_DIR": str(data_dir() / "dbt"),
+            "PIPEBOT_WAREHOUSE__URL": f"duckdb:///{altered}",
+            "PIPEBOT_WAREHOUSE__SCHEMAS": "marts",
+        },
+    )
+    assert breaking.returncode == 1, breaking.stderr
+    assert "breaking — 1 declared column missing, 1 type change" in breaking.stdout
+
+
+def test_cli_digest(tmp_path: Path) -> None:
+    out = pipebot("digest", "7d", "--demo", "--format", "json", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["title"].startswith("Pipeline digest, last 7 days — needs attention")
+    bad = pipebot("digest", "soon", "--demo", tmp_path=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "'soon' is not a window: use e.g. 90m, 24h, 7d or 2w" in bad.stderr
