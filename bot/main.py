@@ -118,6 +118,7 @@ def build_app(settings: Settings, sources: Sources, *, store: Store | None = Non
         owners=OwnerDirectory.from_settings(settings.owners),
         incident_store=store.incidents,
         agent=agent,
+        digest_store=store.digests,
     )
     conversation = Conversation(
         store=store,
@@ -204,6 +205,7 @@ def demo(fmt: str | None) -> None:
 def build_server(app: App, *, role: str = "all") -> Server:
     """`pipebot serve`'s process: HTTP routes, workers, and the channels the settings enable."""
     from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers
+    from bot.playbooks import digest
     from handlers import webhooks
     from handlers.server import Server
 
@@ -237,6 +239,13 @@ def build_server(app: App, *, role: str = "all") -> Server:
                 desk=desk,
                 matchers=AlertMatchers.from_settings(settings.alerts),
                 settings=settings.alerts,
+                digest=lambda payload: digest.scheduled(
+                    payload,
+                    sources=app.sources,
+                    digests=app.store.digests,
+                    incidents=app.store.incidents,
+                    agent=app.agent,
+                ),
             ),
         ).install()
     else:
@@ -367,6 +376,31 @@ def triage(
     else:
         click.echo(to_markdown(reply) if fmt == "markdown" else to_text(reply), nl=False)
     sys.exit(0 if isinstance(result, TriageReport) else 1)
+
+
+@cli.command()
+@click.option(
+    "--sync-interval",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds between re-reading the digest schedules from the database.",
+)
+def clock(*, sync_interval: float) -> None:
+    """The one scheduler process: fires the scheduled digests (`digest schedule …` in chat).
+
+    It only submits jobs to the bot's database; `pipebot serve` workers build and post them.
+    Run exactly one (a second one by mistake still posts nothing twice).
+    """
+    from handlers.clock import Clock
+
+    settings = _settings()
+    store = _open_store(settings.database_url)
+    try:
+        code = Clock(store, sync_interval=sync_interval).run()
+    finally:
+        store.close()
+    sys.exit(code)
 
 
 @cli.command()

@@ -20,6 +20,7 @@ from bot.playbooks import (
     status,
     triage,
 )
+from bot.store.digests import Digests
 from bot.store.incidents import Incidents
 
 
@@ -27,6 +28,7 @@ def default_commands(
     owners: OwnerDirectory | None = None,
     incident_store: Incidents | None = None,
     agent: Agent | None = None,
+    digest_store: Digests | None = None,
 ) -> Commands:
     """The command table. Incident commands need the store's incident records; with an agent,
     triage adds a root-cause hypothesis."""
@@ -75,8 +77,8 @@ def default_commands(
             name="digest",
             usage=digest.USAGE,
             summary="pipeline health over a window: failing and recovered DAGs, dbt, stale "
-            "sources, incidents",
-            run=lambda r: digest.run(r, incident_store, agent),
+            "sources, incidents; `digest schedule daily 09:00 Europe/Berlin` posts it here",
+            run=lambda r: digest.run(r, incident_store, agent, digest_store),
         ),
         Command(
             name="schema-review",

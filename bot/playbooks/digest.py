@@ -21,13 +21,16 @@ from bot.commands import Request
 from bot.facts import DagRun, ImportError_
 from bot.fanout import Outcome, gather
 from bot.messages import Field, Reply, Section, Tone
+from bot.playbooks import schedules
 from bot.playbooks.incidents import parse_duration
 from bot.playbooks.replies import agent_text
 from bot.playbooks.status import dbt_sections
+from bot.ports import Sources
 from bot.prompts import prompt
+from bot.store.digests import Digests
 from bot.store.incidents import Incident, Incidents
 
-USAGE = "digest [now] [window, e.g. 24h or 7d]"
+USAGE = "digest [now] [window, e.g. 24h or 7d] | digest schedule|list|remove …"
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
 TIMEOUT_S = 30.0
@@ -66,7 +69,14 @@ class DagHealth:
         return "recovered" if self.failed else "green"
 
 
-def run(request: Request, incidents: Incidents | None = None, agent: Agent | None = None) -> Reply:
+def run(
+    request: Request,
+    incidents: Incidents | None = None,
+    agent: Agent | None = None,
+    digests: Digests | None = None,
+) -> Reply:
+    if request.args[:1] and request.args[0] in ("schedule", "list", "remove"):
+        return schedules.run(request, digests)
     window = DEFAULT_WINDOW
     args = request.args[1:] if request.args[:1] == ("now",) else request.args
     if args:
@@ -138,6 +148,33 @@ def run(request: Request, incidents: Incidents | None = None, agent: Agent | Non
     )
     if agent is not None and (problems or warnings):
         reply = _with_summary(reply, scope, agent, request)
+    return reply
+
+
+def scheduled(
+    payload: dict[str, Any],
+    *,
+    sources: Sources,
+    digests: Digests,
+    incidents: Incidents | None = None,
+    agent: Agent | None = None,
+) -> Reply | None:
+    """The digest a ``digest`` job (submitted by the clock) posts; None when its schedule was
+    removed or paused meanwhile. The run is recorded per schedule and slot."""
+    schedule = digests.schedule(int(payload["schedule_id"]))
+    if schedule is None or not schedule.enabled:
+        return None
+    slot = str(payload["slot"])
+    # None on a retried job: it is built and posted again; the outbox keys make that one post.
+    run_id = digests.claim_run(schedule.id, slot)
+    try:
+        reply = run(schedules.digest_request(payload, sources), incidents, agent)
+    except Exception as exc:
+        if run_id is not None:
+            digests.finish_run(run_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    if run_id is not None:
+        digests.finish_run(run_id)
     return reply
 
 

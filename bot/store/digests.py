@@ -80,6 +80,21 @@ class Digests:
         with self._sessions() as session:
             return [_schedule(row) for row in session.scalars(query)]
 
+    def schedule(self, schedule_id: int) -> DigestSchedule | None:
+        with self._sessions() as session:
+            row = session.get(DigestScheduleRow, schedule_id)
+            return _schedule(row) if row is not None else None
+
+    def run_status(self, schedule_id: int, slot: str) -> tuple[int, str] | None:
+        """(run id, status) of the run of `schedule_id` for `slot`, if one was claimed."""
+        with self._sessions() as session:
+            row = session.scalars(
+                select(DigestRunRow).where(
+                    DigestRunRow.schedule_id == schedule_id, DigestRunRow.slot == slot
+                )
+            ).one_or_none()
+            return (row.id, row.status) if row is not None else None
+
     def remove_schedule(self, schedule_id: int) -> bool:
         with self._sessions.begin() as session:
             row = session.get(DigestScheduleRow, schedule_id)

@@ -14,11 +14,13 @@ and posts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers, Post
-from bot.messages import ThreadRef
+from bot.messages import Reply, ThreadRef
+from bot.playbooks.schedules import DIGEST_JOB, job_key
 from bot.rendering import from_dict, to_dict
 from bot.store.outbox import SENT
 from handlers.slack.blocks import render_blocks
@@ -107,7 +109,9 @@ class SlackAlerts:
         workspace: str,
         follow_bots: Sequence[str] = (),
         thread_wait: float = THREAD_WAIT_S,
+        digest: Callable[[dict[str, Any]], Reply | None] | None = None,
     ) -> None:
+        self._digest = digest
         self._desk = desk
         self._matchers = matchers
         self._delivery = delivery
@@ -118,7 +122,11 @@ class SlackAlerts:
         self._thread_wait = thread_wait
 
     def jobs(self) -> dict[str, Any]:
-        return {ALERT_JOB: self.on_alert, ALERT_MESSAGE_JOB: self.on_message}
+        return {
+            ALERT_JOB: self.on_alert,
+            ALERT_MESSAGE_JOB: self.on_message,
+            DIGEST_JOB: self.on_digest,
+        }
 
     def on_alert(self, payload: dict[str, Any]) -> None:
         self._post(self._desk.process(Alert.from_dict(payload)), meta={})
@@ -142,6 +150,23 @@ class SlackAlerts:
         }
         self._post(self._desk.process(alert), meta=meta)
 
+    def on_digest(self, payload: dict[str, Any]) -> None:
+        """A scheduled digest (a job the clock submitted): build it, post it to its channel."""
+        if self._digest is None:
+            log.warning("a digest job arrived but digests are not wired in this process")
+            return
+        reply = self._digest(payload)
+        if reply is None:
+            return
+        slot = datetime.fromisoformat(str(payload["slot"]))
+        self._send(
+            Post(reply=reply, key=job_key(int(payload["schedule_id"]), slot), thread=None),
+            team=str(payload["workspace"]),
+            channel=str(payload["channel"]),
+            thread=None,
+            meta={},
+        )
+
     def _post(self, posts: Sequence[Post], *, meta: dict[str, Any]) -> None:
         for post in posts:
             if post.thread is not None:
@@ -159,42 +184,47 @@ class SlackAlerts:
                     extra={"key": post.key},
                 )
                 continue
-            reply = to_dict(post.reply)
-            body = {"team": team, **meta, "reply": redact_strings(reply, self._redact)}
-            parts = len(render_blocks(from_dict(body["reply"])))
-            first = f"slack:{post.key}:0"
+            self._send(post, team=team, channel=channel, thread=thread, meta=meta)
+
+    def _send(
+        self,
+        post: Post,
+        *,
+        team: str,
+        channel: str,
+        thread: str | None,
+        meta: dict[str, Any],
+    ) -> None:
+        """Post `post`, every part of it; a new top-level post's further parts (and, for an
+        incident, its later updates) go in the thread it opens."""
+        reply = to_dict(post.reply)
+        body = {"team": team, **meta, "reply": redact_strings(reply, self._redact)}
+        parts = len(render_blocks(from_dict(body["reply"])))
+        first = f"slack:{post.key}:0"
+        self._delivery.enqueue(
+            first, team=team, channel=channel, thread=thread, kind=POST, body={**body, "part": 0}
+        )
+        if thread is None and (parts > 1 or post.incident_id is not None):
+            # Wait for the new post's ts: the further parts and the incident need its thread.
+            item = self._delivery.wait_sent(first, self._thread_wait)
+            if item is None or item.status != SENT or not item.remote_ref:
+                log.warning("top-level post not delivered yet", extra={"key": first})
+                return
+            thread = item.remote_ref
+            if post.incident_id is not None:
+                self._desk.attach(
+                    post.incident_id,
+                    ThreadRef(platform=PLATFORM, workspace=team, channel=channel, thread=thread),
+                )
+        previous = first
+        for part in range(1, parts):
+            key = f"slack:{post.key}:{part}"
             self._delivery.enqueue(
-                first,
+                key,
                 team=team,
                 channel=channel,
                 thread=thread,
                 kind=POST,
-                body={**body, "part": 0},
+                body={**body, "part": part, "after": previous},
             )
-            if thread is None:
-                # A new top-level post opens the incident's thread: wait for its ts, tell the
-                # desk, and put any further parts in that thread.
-                item = self._delivery.wait_sent(first, self._thread_wait)
-                if item is None or item.status != SENT or not item.remote_ref:
-                    log.warning("incident post not delivered yet", extra={"key": first})
-                    continue
-                thread = item.remote_ref
-                if post.incident_id is not None:
-                    self._desk.attach(
-                        post.incident_id,
-                        ThreadRef(
-                            platform=PLATFORM, workspace=team, channel=channel, thread=thread
-                        ),
-                    )
-            previous = first
-            for part in range(1, parts):
-                key = f"slack:{post.key}:{part}"
-                self._delivery.enqueue(
-                    key,
-                    team=team,
-                    channel=channel,
-                    thread=thread,
-                    kind=POST,
-                    body={**body, "part": part, "after": previous},
-                )
-                previous = key
+            previous = key

@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 from bot.alerts import AlertDesk, AlertMatchers
 from bot.commands import Command
 from bot.errors import ConfigError
-from bot.messages import ThreadRef
+from bot.messages import Reply, ThreadRef
 from bot.settings import AlertSettings, SlackSettings
 from bot.store import Store
 from handlers.server import Server
@@ -108,6 +108,8 @@ class AlertIntake:
     desk: AlertDesk
     matchers: AlertMatchers
     settings: AlertSettings
+    # Builds a scheduled digest from its job payload (None: the schedule is gone).
+    digest: Callable[[dict[str, Any]], Reply | None] | None = None
 
 
 class SlackChannel:
@@ -151,6 +153,7 @@ class SlackChannel:
                 channel=alerts.settings.channel,
                 workspace=alerts.settings.workspace,
                 follow_bots=alerts.settings.follow_bots,
+                digest=alerts.digest,
             )
             if alerts is not None
             else None

@@ -1,0 +1,151 @@
+"""`pipebot clock`: the one scheduler process.
+
+APScheduler keeps one cron job per digest schedule in the store (re-read every
+`sync_interval` seconds, so schedules made in chat start without a restart). When one fires,
+the clock submits a ``digest`` job keyed by schedule and slot — the slot being the cron time
+that fired, not the clock's reading — so a second clock by mistake, or a restart inside the
+misfire grace time, submits nothing twice. A `pipebot serve` worker runs the job and posts.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.playbooks.schedules import DIGEST_JOB, job_key, job_payload
+from bot.store import Store
+from bot.store.digests import DigestSchedule
+
+log = logging.getLogger(__name__)
+
+SYNC_JOB = "sync-schedules"
+# A fire later than this (the clock was down) is skipped: a digest hours late misleads.
+MISFIRE_GRACE_S = 15 * 60
+# How far back to look for the cron time a late fire belongs to.
+LOOKBACK = timedelta(days=8)
+
+Submit = Callable[[str, str, dict[str, Any]], object]
+
+
+def trigger_of(schedule: DigestSchedule) -> CronTrigger:
+    return CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
+
+
+def slot_of(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The latest fire time of `trigger` at or before `now` (within `LOOKBACK`), in UTC."""
+    latest: datetime | None = None
+    fire: datetime | None = trigger.get_next_fire_time(None, now - LOOKBACK)
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return latest.astimezone(UTC) if latest is not None else None
+
+
+class Clock:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        submit: Submit | None = None,
+        sync_interval: float = 60.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._submit: Submit = submit or store.jobs.submit
+        self._sync_interval = sync_interval
+        self._now = now
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_S},
+        )
+        self._known: dict[int, str] = {}  # schedule id → "cron@tz" it is scheduled with
+        self._stop = threading.Event()
+
+    def fire(self, schedule_id: int) -> bool:
+        """Submit the digest of `schedule_id` for its latest slot; False if already submitted,
+        or the schedule is gone or paused."""
+        schedule = self._store.digests.schedule(schedule_id)
+        if schedule is None or not schedule.enabled:
+            return False
+        slot = slot_of(trigger_of(schedule), self._now())
+        if slot is None:
+            return False
+        submitted = self._submit(
+            job_key(schedule.id, slot), DIGEST_JOB, job_payload(schedule, slot)
+        )
+        if submitted:
+            log.info("digest submitted", extra={"schedule": schedule.id, "slot": slot.isoformat()})
+        return bool(submitted)
+
+    def sync(self) -> None:
+        """Make the scheduler's jobs match the schedules in the store."""
+        current = {s.id: s for s in self._store.digests.schedules() if s.enabled}
+        for schedule_id in set(self._known) - set(current):
+            self._scheduler.remove_job(f"digest-{schedule_id}")
+            del self._known[schedule_id]
+        for schedule in current.values():
+            signature = f"{schedule.cron}@{schedule.timezone}"
+            if self._known.get(schedule.id) == signature:
+                continue
+            try:
+                trigger = trigger_of(schedule)
+            except (ValueError, KeyError) as exc:
+                log.error(
+                    "digest schedule skipped: %s",
+                    exc,
+                    extra={"schedule": schedule.id, "cron": schedule.cron},
+                )
+                continue
+            self._scheduler.add_job(
+                self.fire,
+                trigger,
+                args=[schedule.id],
+                id=f"digest-{schedule.id}",
+                replace_existing=True,
+            )
+            self._known[schedule.id] = signature
+
+    def jobs(self) -> list[str]:
+        """Ids of the scheduled jobs (for tests and logs)."""
+        return sorted(job.id for job in self._scheduler.get_jobs())
+
+    def start(self) -> None:
+        self._scheduler.start()
+        self._scheduler.add_job(
+            self.sync,
+            "interval",
+            seconds=self._sync_interval,
+            id=SYNC_JOB,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; the exit code for the process."""
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("clock stopping", extra={"signal": signum})
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.start()
+        log.info("clock started", extra={"sync_interval_s": self._sync_interval})
+        while not self._stop.wait(1.0):
+            pass
+        self.stop()
+        return 0
