@@ -7,6 +7,9 @@
   in the incident's thread, or as a new message in the alert channel — whose thread the desk is
   told about, so repeats and the "resolved" note land there.
 
+It also posts the scheduled digests (``digest`` jobs the clock submitted) to the channel they
+were scheduled in, the same way: one outbox row per part of the reply.
+
 The desk decides (is it an alert, which incident, what to say); this module only translates
 and posts.
 """
