@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,9 @@ def background_priority() -> None:
 
 
 BACKGROUND_NICENESS = 10
+# Ack-first scheduling (StoreQueue._yield_to_acknowledgements).
+QUIET_S = 0.03
+MAX_DEFER_S = 0.5
 
 
 class StoreQueue:
@@ -84,11 +88,14 @@ class StoreQueue:
         self._dispatcher: threading.Thread | None = None
         self._running = 0
         self._idle = threading.Condition()
+        self._last_submit = 0.0
+        self._deferring_since: float | None = None
 
     def submit(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         if kind not in self._handlers:
             raise ValueError(f"no handler for job kind {kind!r}")
         accepted = self._store.jobs.submit(key, kind, payload) is not None
+        self._last_submit = time.monotonic()
         if accepted:
             self._wake.set()
         return accepted
@@ -129,6 +136,7 @@ class StoreQueue:
             # where another replica (or this one, later) can take it.
             if not self._slots.acquire(timeout=self._poll):
                 continue
+            self._yield_to_acknowledgements()
             job = self._claim()
             if job is None:
                 self._slots.release()
@@ -138,6 +146,26 @@ class StoreQueue:
             with self._idle:
                 self._running += 1
             self._pool.submit(self._run, job)
+
+    def _yield_to_acknowledgements(self) -> None:
+        """While this process is accepting a burst of events, hold new claims back a little.
+
+        Accepting (and acknowledging) an event is what a platform times; starting its work is
+        not. Workers starting during a burst compete for the interpreter with the threads that
+        acknowledge. So a claim waits until submits pause for `QUIET_S`, but one burst defers
+        claims for at most `MAX_DEFER_S` in all.
+        """
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            quiet_at = self._last_submit + QUIET_S
+            if now >= quiet_at:
+                self._deferring_since = None
+                return
+            if self._deferring_since is None:
+                self._deferring_since = now
+            if now - self._deferring_since >= MAX_DEFER_S:
+                return
+            self._stopping.wait(min(quiet_at - now, MAX_DEFER_S))
 
     def _claim(self) -> JobItem | None:
         try:

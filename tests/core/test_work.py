@@ -80,3 +80,40 @@ def test_job_left_by_a_crashed_worker_is_run_again(sqlite_store: Store) -> None:
     assert queue.wait_idle(10)
     queue.stop()
     assert ran == ["x"]
+
+
+def _burst(queue: StoreQueue, seconds: float) -> float:
+    """Submit a job every 5 ms for `seconds`; returns when the burst ended (monotonic)."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        queue.submit(f"burst-{n}", "message", {})
+        n += 1
+        time.sleep(0.005)
+    return time.monotonic()
+
+
+def test_work_waits_for_a_burst_of_acknowledgements_to_pause(sqlite_store: Store) -> None:
+    started: list[float] = []
+    queue = StoreQueue(
+        sqlite_store, {"message": lambda p: started.append(time.monotonic())}, workers=4
+    )
+    queue.start()
+    ended = _burst(queue, 0.3)  # shorter than the longest deferral
+    assert queue.wait_idle(15)
+    queue.stop()
+    assert min(started) >= ended
+
+
+def test_a_long_burst_defers_work_only_so_long(sqlite_store: Store) -> None:
+    started: list[float] = []
+    queue = StoreQueue(
+        sqlite_store, {"message": lambda p: started.append(time.monotonic())}, workers=4
+    )
+    queue.start()
+    began = time.monotonic()
+    ended = _burst(queue, 2.0)
+    assert queue.wait_idle(30)
+    queue.stop()
+    assert min(started) < ended - 0.5  # work started while the burst went on
+    assert min(started) - began >= 0.2  # but not at once
