@@ -161,6 +161,16 @@ _FORMAT = click.option(
 )
 
 
+# The playbooks' shell commands (digest, schema-review): a reply, for people or for scripts.
+_REPLY_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="json prints the reply document (docs/reply-json.md).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pipebot")
 def cli() -> None:
@@ -406,13 +416,7 @@ def clock(*, sync_interval: float) -> None:
 @cli.command()
 @click.argument("window", required=False)
 @click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    help="json prints the reply document (docs/reply-json.md).",
-)
+@_REPLY_FORMAT
 def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
     """Pipeline health over WINDOW (default 24h; e.g. 7d): failing, recovered and green DAGs,
     the last dbt run, stale sources, incidents. Exit 2 on a bad window."""
@@ -437,13 +441,7 @@ def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
 @cli.command("schema-review")
 @click.argument("model")
 @click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    help="json prints the reply document (docs/reply-json.md).",
-)
+@_REPLY_FORMAT
 def schema_review(*, model: str, use_demo: bool, fmt: str) -> None:
     """Review MODEL's columns in the warehouse against its dbt declaration.
 
