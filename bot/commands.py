@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import shlex
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from bot.messages import InboundMessage, Progress, Reply
 from bot.ports import Sources
@@ -35,6 +35,11 @@ class Command:
     run: Callable[[Request], Reply]
     # Access-control group (settings grant groups to channels and users).
     group: str = "read"
+    # Subcommands in another group, e.g. {"schedule": "digest"} for `digest schedule …`.
+    subgroups: Mapping[str, str] = field(default_factory=dict)
+
+    def group_for(self, args: Sequence[str]) -> str:
+        return self.subgroups.get(args[0].lower(), self.group) if args else self.group
 
 
 @dataclass(frozen=True, kw_only=True)

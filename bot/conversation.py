@@ -100,7 +100,10 @@ class Conversation:
             conversation_id=conversation_id,
         )
         if routed.command is not None:
-            group, what = routed.command.group, f"`{routed.command.name}`"
+            group = routed.command.group_for(routed.args)
+            what = f"`{routed.command.name}`"
+            if group != routed.command.group:
+                what = f"`{routed.command.name} {routed.args[0]}`"
         elif routed.unknown:
             return self._unknown(routed.unknown, routed.suggestions)
         else:

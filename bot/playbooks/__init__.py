@@ -79,6 +79,7 @@ def default_commands(
             summary="pipeline health over a window: failing and recovered DAGs, dbt, stale "
             "sources, incidents; `digest schedule daily 09:00 Europe/Berlin` posts it here",
             run=lambda r: digest.run(r, incident_store, agent, digest_store),
+            subgroups={"schedule": "digest", "remove": "digest"},
         ),
         Command(
             name="schema-review",

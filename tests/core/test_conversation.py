@@ -141,3 +141,23 @@ def test_access_control_explains_ephemerally(sqlite_store: Store) -> None:
 def test_inbound_message_round_trips_through_a_job_payload() -> None:
     original = message("dag orders_daily", "rt")
     assert InboundMessage.from_dict(original.to_dict()) == original
+
+
+def test_scheduling_digests_is_its_own_access_group(sqlite_store: Store) -> None:
+    from bot.access import AccessPolicy
+    from bot.settings import AccessSettings
+
+    policy = AccessPolicy.from_settings(
+        AccessSettings(digest_users=["U-lead"])  # type: ignore[call-arg]
+    )
+    conversation = Conversation(
+        store=sqlite_store,
+        commands=default_commands(digest_store=sqlite_store.digests),
+        sources=Sources(),
+        access=policy,
+    )
+    denied = conversation.handle(message("digest schedule daily 09:00", "d1"))
+    assert denied is not None and denied.ephemeral and "`digest`" in denied.text
+    assert "`digest schedule`" in denied.text
+    listed = conversation.handle(message("digest list", "d2"))  # reading stays open
+    assert listed is not None and listed.title == "No digests scheduled here"
