@@ -66,3 +66,18 @@ def test_triage_in_the_demo(tmp_path: Path) -> None:
 def test_unknown_dag_suggests(tmp_path: Path) -> None:
     result = demo("dag orders_dialy\n", tmp_path=tmp_path)
     assert "Did you mean `orders_daily`" in result.stdout
+
+
+def test_bundled_manifest_keeps_only_the_projects_own_macros() -> None:
+    """`make record-demo` trims dbt's built-in macros; the project's facts are all still there."""
+    from integrations.demo import data_dir, demo_sources
+
+    manifest = json.loads((data_dir() / "dbt" / "manifest.json").read_text(encoding="utf-8"))
+    packages = {m["package_name"] for m in manifest["macros"].values()}
+    assert packages <= {manifest["metadata"]["project_name"]}
+    dbt = demo_sources().dbt
+    assert dbt is not None
+    assert {"fct_orders", "orders_daily", "dim_customers", "customer_ltv"} <= {
+        n.name for n in dbt.nodes("model")
+    }
+    assert [e.name for e in dbt.lineage("fct_orders").exposures] == ["revenue_dashboard"]

@@ -12,6 +12,7 @@ The demo replays those files offline with its clock frozen at the recording time
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -42,8 +43,25 @@ def copy_dbt(dest: Path) -> None:
     target.mkdir(parents=True)
     for name in ARTIFACTS:
         shutil.copy(build.target_dir / name, target / name)
+    trim_manifest(target / "manifest.json")
     shutil.copy(build.duckdb_path, DEMO / "warehouse.duckdb")
     print(f"dbt {build.dbt_version}: artifacts and warehouse copied ({build.seconds:.0f} s)")
+
+
+def trim_manifest(path: Path) -> None:
+    """Drop the macros dbt and its adapter ship (500 of them) from the bundled manifest.
+
+    pipebot reads no macros; the project's own stay, so the file is still the real manifest of
+    the sample project, a sixth of the size, without dbt's internal source text in the repo.
+    """
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    project = manifest["metadata"]["project_name"]
+    manifest["macros"] = {
+        uid: macro
+        for uid, macro in manifest.get("macros", {}).items()
+        if macro.get("package_name") == project
+    }
+    path.write_text(json.dumps(manifest), encoding="utf-8")
 
 
 def exercise_playbooks(client: AirflowClient, recorder: RecordingAdapter) -> None:
