@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.agent import build_agent
+from bot.agent.pricing import price_of
 from bot.conversation import Conversation
 from bot.playbooks import default_commands
 from bot.ports import Sources
-from bot.pricing import price_of
 from bot.redaction import Redactor
 from bot.store import Store
 from tests.agent.support import NOW, inbound, settings

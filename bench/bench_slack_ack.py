@@ -1,16 +1,23 @@
-"""How fast does `pipebot serve` acknowledge Slack while every connector call is slow?
+"""How fast does `pipebot serve` acknowledge Slack while every connector call is slow — on
+both work engines?
 
 200 signed ``/pipebot status`` slash commands, 20 at a time, against the real HTTP app of
 ``pipebot serve`` — built by `bot.main.build_app` / `build_server` and run by uvicorn in its own
-process, as in production — with an Airflow whose every call takes 2 s; Slack is the local fake
-Web API (in this process). The load generator runs in a third process: one asyncio loop with
+processes, as in production — with an Airflow whose every call takes 2 s; Slack is the local fake
+Web API (in this process). The load generator runs in another process: one asyncio loop with
 20 keep-alive connections sending pre-signed requests, so the figures measure the server, not
-the client (a thread-per-request Python HTTP client alone adds ~20 ms p50 on this machine).
-Prints the acknowledgement latency the clients saw (Slack's limit: 3 s) and checks that every
-answer was delivered to Slack exactly once.
+the client. Layouts:
 
-    .venv/bin/python bench/bench_slack_ack.py [--requests 200] [--concurrency 20] [--delay 2]
-                                              [--database-url postgresql+psycopg://…]
+- ``sqlite``: one `pipebot serve` on a SQLite store (the embedded engine);
+- ``pg1``: PostgreSQL with procrastinate, one ``--role web`` + one ``--role worker``;
+- ``pg2``: the same with two ``--role web`` processes sharing the port.
+
+Prints the acknowledgement latency the clients saw (Slack's limit: 3 s; target p99 < 100 ms),
+the commands per second the web side sustained, how long until every answer was in Slack, and
+checks that each of the 200 commands was answered exactly once.
+
+    .venv/bin/python bench/bench_slack_ack.py [--layout all|sqlite|pg1|pg2] [--requests 200]
+        [--concurrency 20] [--delay 2] [--postgres-url postgresql+psycopg://…]
 
 Not a test: it prints figures (``make bench``).
 """
@@ -28,20 +35,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.facts import AirflowHealth, Dag, DagRun, ImportError_, TaskInstance, TaskLog
 from bot.main import build_app, build_server
 from bot.ports import Sources
-from bot.settings import Settings, SlackSettings
+from bot.settings import Settings, SlackSettings, WorkSettings
+from tests.crash.support import post_keys
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.conftest import command_body, sign
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 class SlowAirflow:
@@ -126,6 +139,7 @@ SECRET = "bench-signing-secret"
 
 def serve(args: argparse.Namespace) -> int:
     """The server process: what `pipebot serve` builds, with the slow Airflow plugged in."""
+
     slack = SlackSettings(
         bot_token=BOT_TOKEN,  # type: ignore[arg-type]
         signing_secret=SECRET,  # type: ignore[arg-type]
@@ -151,28 +165,33 @@ def free_port() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--warmup", type=int, default=40, help="commands sent first and reported apart"
+    )
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--delay", type=float, default=2.0, help="seconds per connector call")
-    parser.add_argument("--database-url", default="", help="default: a SQLite file in a tmp dir")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--deliver-timeout", type=float, default=600.0)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--layout",
-        choices=["both", "single", "split", "split2"],
-        default="both",
-        help="single: one `pipebot serve` process; split: `--role web` + `--role worker`; "
-        "split2: two web processes on one port + a worker",
+        choices=["all", "sqlite", "pg1", "pg2"],
+        default="all",
+        help="sqlite: one `pipebot serve` (embedded engine); pg1: PostgreSQL/procrastinate, "
+        "`--role web` + `--role worker`; pg2: two web processes on one port + a worker",
     )
     parser.add_argument("--role", default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", default="bench", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args)
     if args.load:
         return load(args)
-    layouts = ["single", "split"] if args.layout == "both" else [args.layout]
+    layouts = ["sqlite", "pg1", "pg2"] if args.layout == "all" else [args.layout]
     failed = 0
     for layout in layouts:
         failed |= run_layout(layout, args)
@@ -180,13 +199,49 @@ def main() -> int:
     return failed
 
 
+@contextmanager
+def database(layout: str, args: argparse.Namespace, tmp: str) -> Iterator[str]:
+    """A fresh store: a SQLite file, or a throwaway schema on the PostgreSQL server."""
+    if layout == "sqlite":
+        yield f"sqlite:///{tmp}/bench.db"
+        return
+    schema = f"pipebot_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(args.postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'create schema "{schema}"'))
+    try:
+        yield f"{args.postgres_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'drop schema "{schema}" cascade'))
+        engine.dispose()
+
+
+def pending(database_url: str) -> int:
+    """Jobs not finished yet, from the store (whichever engine holds them)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                query = (
+                    "select count(*) from procrastinate_jobs "
+                    "where queue_name = 'jobs' and status in ('todo', 'doing')"
+                )
+            else:
+                query = "select count(*) from jobs where status in ('queued', 'running')"
+            return int(connection.execute(text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def run_layout(layout: str, args: argparse.Namespace) -> int:
-    roles = {"single": ["all"], "split": ["web", "worker"], "split2": ["web", "web", "worker"]}[
-        layout
-    ]
-    with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp:
+    roles = {"sqlite": ["all"], "pg1": ["web", "worker"], "pg2": ["web", "web", "worker"]}[layout]
+    with (
+        FakeSlack() as fake,
+        tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp,
+        database(layout, args, tmp) as database_url,
+    ):
         port = free_port()
-        database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEBOT_", "SLACK_"))}
         processes = []
         for role in roles:
@@ -209,19 +264,23 @@ def run_layout(layout: str, args: argparse.Namespace) -> int:
                         print("the server did not start")
                         return 1
                     time.sleep(0.1)
-                store = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
                 how = {
-                    "single": "one `pipebot serve` process",
-                    "split": "`pipebot serve --role web` + `--role worker`",
-                    "split2": "two `pipebot serve --role web` on one port + `--role worker`",
+                    "sqlite": "one `pipebot serve` on SQLite (embedded engine)",
+                    "pg1": "PostgreSQL + procrastinate: `--role web` + `--role worker`",
+                    "pg2": "PostgreSQL + procrastinate: two `--role web` on one port + a worker",
                 }[layout]
                 print(
-                    f"{how} (store {store}, default Slack settings: "
-                    f"{SlackSettings().workers} workers); Airflow: every call {args.delay:g} s; "
-                    f"{args.requests} x /pipebot status at concurrency {args.concurrency}"
+                    f"{how}; {WorkSettings().concurrency} jobs at once per worker; Airflow: every "
+                    f"call {args.delay:g} s; {args.requests} x /pipebot status at concurrency "
+                    f"{args.concurrency}"
                 )
-                results, sent_in = _load(port, args)
-                delivered_in = _wait_delivered(fake, args)
+                # A fresh process's first burst pays for what runs once (lazy imports, thread
+                # and connection set-up, statements prepared per connection): it is measured
+                # apart, and counts against the 3 s limit, but not against the steady p99.
+                cold, _ = _load(port, args, requests=args.warmup, prefix="warm-up")
+                started = time.monotonic()
+                results, sent_in = _load(port, args, requests=args.requests, prefix="bench")
+                delivered_in = _wait_delivered(fake, args, database_url, started)
                 metrics = http.get("/metrics").text
         finally:
             for process in processes:
@@ -232,14 +291,22 @@ def run_layout(layout: str, args: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     process.kill()
     return _report(
-        results, sent_in=sent_in, delivered_in=delivered_in, fake=fake, metrics=metrics, args=args
+        results,
+        cold=cold,
+        sent_in=sent_in,
+        delivered_in=delivered_in,
+        fake=fake,
+        metrics=metrics,
+        args=args,
     )
 
 
-def _load(port: int, args: argparse.Namespace) -> tuple[list[tuple[float, int]], float]:
+def _load(
+    port: int, args: argparse.Namespace, *, requests: int, prefix: str
+) -> tuple[list[tuple[float, int]], float]:
     """Run the load generator process; returns (seconds, status) per request and the span."""
-    command = [sys.executable, __file__, "--load", "--port", str(port)]
-    command += ["--requests", str(args.requests), "--concurrency", str(args.concurrency)]
+    command = [sys.executable, __file__, "--load", "--port", str(port), "--prefix", prefix]
+    command += ["--requests", str(requests), "--concurrency", str(args.concurrency)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
     report = json.loads(done.stdout)
     return [tuple(r) for r in report["results"]], report["seconds"]  # type: ignore[misc]
@@ -249,7 +316,7 @@ def load(args: argparse.Namespace) -> int:
     """The load generator: pre-signed requests over `concurrency` keep-alive connections."""
     requests: list[bytes] = []
     for n in range(args.requests):
-        body = command_body("status", trigger_id=f"bench-{n}")
+        body = command_body("status", trigger_id=f"{args.prefix}-{n}")
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, secret=SECRET)}
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         requests.append(
@@ -301,18 +368,24 @@ def _answers(fake: FakeSlack) -> list[str]:
     ]
 
 
-def _wait_delivered(fake: FakeSlack, args: argparse.Namespace) -> float:
-    started = time.monotonic()
+def _wait_delivered(
+    fake: FakeSlack, args: argparse.Namespace, database_url: str, started: float
+) -> float:
+    """Seconds from the first command until every answer was in Slack and no job was left
+    (a duplicate would have been posted by then)."""
     deadline = started + args.deliver_timeout
-    while len(_answers(fake)) < args.requests and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.0)  # a duplicate would show up right after; give it the chance
-    return time.monotonic() - started
+    while len(set(_answers(fake))) < args.requests + args.warmup and time.monotonic() < deadline:
+        time.sleep(0.2)
+    delivered = time.monotonic() - started
+    while pending(database_url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return delivered
 
 
 def _report(
     results: list[tuple[float, int]],
     *,
+    cold: list[tuple[float, int]],
     sent_in: float,
     delivered_in: float,
     fake: FakeSlack,
@@ -320,33 +393,50 @@ def _report(
     args: argparse.Namespace,
 ) -> int:
     latencies = [seconds * 1000 for seconds, _ in results]
-    statuses = sorted({status for _, status in results})
+    cold_ms = [seconds * 1000 for seconds, _ in cold]
+    statuses = sorted({status for _, status in results + cold})
     answers = _answers(fake)
     posts = fake.calls_to("chat.postMessage", ok_only=True)
-    print(f"acks: {len(results)} requests answered {statuses} in {sent_in:.1f} s")
+    expected = args.requests + len(cold)
+    print(
+        f"acks: {len(results)} requests answered {statuses} in {sent_in:.1f} s "
+        f"({len(results) / sent_in:.0f} commands/s sustained)"
+    )
     print(
         "ack latency seen by the clients (ms): "
         f"p50 {statistics.median(latencies):.1f}  p90 {percentile(latencies, 90):.1f}  "
         f"p99 {percentile(latencies, 99):.1f}  max {max(latencies):.1f}  "
         f"over 3 s: {sum(1 for v in latencies if v > 3000)}"
     )
+    if cold_ms:
+        print(
+            f"first burst of a fresh process ({len(cold_ms)} warm-up commands, not in the "
+            f"figures above): p50 {statistics.median(cold_ms):.1f}  max {max(cold_ms):.1f} ms"
+        )
     for line in metrics.splitlines():
         if line.startswith(
             ("pipebot_slack_ack_seconds_bucket", "pipebot_jobs{", "pipebot_outbox{")
         ):
             print("  " + line)
+    keys = post_keys(fake)
+    duplicates = sum(count - 1 for count in keys.values())
     print(
-        f"answers delivered: {len(set(answers))} of {args.requests} distinct "
-        f"({len(answers)} answer edits, {len(posts)} working messages) "
-        f"{delivered_in:.1f} s after the last ack"
+        f"answers delivered: {len(set(answers))} of {expected} distinct "
+        f"({len(answers)} answer edits, {len(posts)} working messages, {duplicates} duplicate "
+        f"posts); all in Slack {delivered_in:.1f} s after the first command"
     )
     ok = (
         statuses == [200]
-        and len(set(answers)) == len(answers) == args.requests
-        and len(posts) == args.requests
-        and max(latencies) < 3000
+        and len(set(answers)) == len(answers) == expected
+        and len(posts) == expected
+        and duplicates == 0
+        and max(latencies + cold_ms) < 3000
+        and percentile(latencies, 99) < 100
     )
-    print("result: " + ("OK" if ok else "FAILED"))
+    print(
+        "result: " + ("OK" if ok else "FAILED") + " (targets: p99 < 100 ms, none over 3 s, "
+        "every command answered exactly once)"
+    )
     return 0 if ok else 1
 
 

@@ -4,16 +4,26 @@ posted once, in the right thread, grouped into an incident.
 The desk decides; handlers only parse payloads into an `Alert` and post what the desk returns.
 The same failing run reported several ways (Airflow callback, the SlackNotifier message, a
 retried delivery) is one key in the idempotency ledger, so it is triaged and posted once.
+
+**Once, with its effect.** The triage is read-only and may run more than once; what it decides
+— the incident's new state and the posts to make — commits in one transaction with the alert's
+"handled" mark, which stores those posts. A job that crashes before the commit triages again;
+one that runs after it gets the stored posts back and only finishes posting them (each post has
+its own idempotency key).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+import msgspec
+from sqlalchemy.orm import Session
 
 from bot import phrases
 from bot.agent import Agent
@@ -61,19 +71,6 @@ class Alert:
         run = self.run_id or self.title or self.detail[:80]
         return f"alert:{self.system}:{self.subject}:{run}:{self.status}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, for job payloads."""
-        body = {k: v for k, v in asdict(self).items() if k != "thread"}
-        if self.thread is not None:
-            body["thread"] = asdict(self.thread)
-        return body
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Alert:
-        thread = data.get("thread")
-        fields = {k: v for k, v in data.items() if k != "thread"}
-        return cls(**fields, thread=ThreadRef(**thread) if thread else None)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Post:
@@ -83,6 +80,14 @@ class Post:
     key: str
     thread: ThreadRef | None  # None: the configured alert channel, as a new thread
     incident_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What an alert's "handled" mark stores: which delivery handled it, and what it posts."""
+
+    delivery: str
+    posts: tuple[Post, ...]
 
 
 # Built-in recognisers for alerts other tools post in channels. Their wording is
@@ -162,28 +167,75 @@ class AlertDesk:
         self._owners = owners
         self._platform = platform
 
-    def process(self, alert: Alert) -> list[Post]:
-        """Triage, group and decide what to post. Empty when a duplicate or muted."""
-        if not self._store.events.claim(alert.key):
-            log.info("duplicate alert ignored", extra={"alert": alert.key})
+    def process(self, alert: Alert, *, delivery: str, final: bool = True) -> list[Post]:
+        """Triage, group and decide what to post (empty when muted or a known repeat).
+
+        `delivery` names the job carrying this alert (the same on every retry of that job).
+        Deliveries of one alert (a webhook and another bot's message) wait for each other: the
+        first triages and posts; the others find it handled and post nothing — the first one's
+        job, retried if need be, finishes its posts. A retry of the job that handled it gets
+        the posts decided then. Unless `final`, a failing triage raises so that the job runs
+        again; on the final attempt the alert is recorded as it came, with a note that it could
+        not be triaged.
+        """
+        with self._store.locks.hold(f"alert:{alert.key}"):
+            return self._process(alert, delivery=delivery, final=final)
+
+    def _process(self, alert: Alert, *, delivery: str, final: bool) -> list[Post]:
+        handled, stored = self._store.events.result(alert.key)
+        if handled:
+            return self._handled(alert, delivery, stored)
+        report: TriageReport | Reply | None = None
+        if alert.status != SUCCEEDED:
+            try:
+                report = self._triage(alert)
+            except Exception:
+                if not final:
+                    raise
+                ref = uuid.uuid4().hex[:8]
+                log.exception("triage of an alert failed", extra={"ref": ref, "alert": alert.key})
+                report = self._untriaged(alert, failed_ref=ref)
+        with self._store.sessions.begin() as session:
+            if report is None:
+                posts = self._resolved(alert, session)
+            else:
+                posts = self._failed(alert, report, session)
+            result = msgspec.json.decode(msgspec.json.encode(Handled(delivery, tuple(posts))))
+            if not self._store.events.mark(session, alert.key, result=result):
+                session.rollback()  # another delivery committed first
+                return self._handled(alert, delivery, self._store.events.result(alert.key)[1])
+        return posts
+
+    @staticmethod
+    def _handled(alert: Alert, delivery: str, stored: Any) -> list[Post]:
+        handled = msgspec.convert(stored, Handled)
+        if handled.delivery != delivery:
+            log.info("alert handled by another delivery", extra={"alert": alert.key})
             return []
-        if alert.status == SUCCEEDED:
-            return self._resolved(alert)
-        return self._failed(alert)
+        log.info("alert handled before; its posts are returned", extra={"alert": alert.key})
+        return list(handled.posts)
 
     def attach(self, incident_id: int, thread: ThreadRef) -> None:
-        """Remember the thread a new incident was posted in (handlers call this after posting)."""
+        """Remember the thread a new incident was posted in (handlers call this after posting;
+        first writer wins, so calling it again on a retry changes nothing)."""
+        self._attach(incident_id, thread, None)
+
+    def _attach(self, incident_id: int, thread: ThreadRef, session: Session | None) -> None:
         self._store.incidents.attach_thread(
             incident_id,
             platform=thread.platform,
             workspace=thread.workspace,
             channel=thread.channel,
             thread=thread.thread,
+            session=session,
         )
 
-    def _resolved(self, alert: Alert) -> list[Post]:
+    def _resolved(self, alert: Alert, session: Session) -> list[Post]:
         resolved = self._store.incidents.record_success(
-            system=alert.system, subject=alert.subject, run_id=alert.run_id or "(unknown)"
+            system=alert.system,
+            subject=alert.subject,
+            run_id=alert.run_id or "(unknown)",
+            session=session,
         )
         posts = []
         for incident in resolved:
@@ -204,8 +256,7 @@ class AlertDesk:
             )
         return posts
 
-    def _failed(self, alert: Alert) -> list[Post]:
-        report = self._triage(alert)
+    def _failed(self, alert: Alert, report: TriageReport | Reply, session: Session) -> list[Post]:
         if isinstance(report, TriageReport):
             fingerprint, title = (
                 report.fingerprint,
@@ -227,6 +278,7 @@ class AlertDesk:
             run_id=run_id or alert.key,
             window=self._window,
             facts=report.to_dict() if isinstance(report, TriageReport) else None,
+            session=session,
         )
         incident = occurrence.incident
         if occurrence.muted:
@@ -237,7 +289,7 @@ class AlertDesk:
                 return []
             return [self._repeat(incident, run_id, alert)]
         if alert.thread is not None:
-            self.attach(incident.id, alert.thread)
+            self._attach(incident.id, alert.thread, session)
         reply = self._incident_reply(report, alert, incident)
         return [
             Post(
@@ -277,14 +329,18 @@ class AlertDesk:
         )
         return Request(message=message, args=(), sources=self._sources, progress=no_progress)
 
-    def _untriaged(self, alert: Alert) -> Reply:
+    def _untriaged(self, alert: Alert, *, failed_ref: str = "") -> Reply:
+        if failed_ref:
+            notes: tuple[str, ...] = (phrases.TRIAGE_FAILED.format(ref=failed_ref),)
+        elif alert.system in ("airflow", "dbt"):
+            notes = (f"{alert.system} is not connected, so I could not look deeper.",)
+        else:
+            notes = ()
         return Reply(
             title=alert.title or f"{alert.subject} failed",
             tone=Tone.ERROR,
             text=alert.detail or "An alert fired.",
-            notes=(f"{alert.system} is not connected, so I could not look deeper.",)
-            if alert.system in ("airflow", "dbt")
-            else (),
+            notes=notes,
         )
 
     def _incident_reply(

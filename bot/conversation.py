@@ -1,7 +1,13 @@
 """`Conversation.handle`: the one entry point every channel calls.
 
-It de-duplicates deliveries, records the thread, routes commands to playbooks and free text to
-the agent, and returns a `Reply` — it never posts.
+It routes commands to playbooks and free text to the agent, records the turn in the thread,
+and returns a `Reply` — it never posts.
+
+**Once, with its effect.** The mark "this event is answered" commits in the same transaction
+as the question and the answer stored in the thread. A run that crashes or fails before that
+commit leaves nothing behind, and a retry answers afresh; a run after it (a redelivery, a job
+retried after a crash between answering and posting) gets the stored answer back, so the
+channel can finish posting it — its posts are keyed by the event, so nothing is posted twice.
 """
 
 from __future__ import annotations
@@ -12,13 +18,13 @@ import uuid
 from bot import phrases
 from bot.access import AccessPolicy
 from bot.agent import Agent
-from bot.answer import AgentReply
+from bot.agent.answer import AgentReply
+from bot.agent.transcript import MEMORY_KEY
 from bot.commands import Commands, Request
 from bot.messages import InboundMessage, Progress, Reply, Section, Tone, no_progress
 from bot.ports import Sources
 from bot.rendering import from_dict, to_dict, to_text
 from bot.store import Store
-from bot.transcript import MEMORY_KEY
 
 log = logging.getLogger(__name__)
 
@@ -43,51 +49,62 @@ class Conversation:
     def commands(self) -> Commands:
         return self._commands
 
-    def handle(self, message: InboundMessage, progress: Progress = no_progress) -> Reply | None:
-        """Answer `message`; None when this delivery is already being handled.
+    def handle(
+        self, message: InboundMessage, progress: Progress = no_progress, *, retryable: bool = False
+    ) -> Reply:
+        """Answer `message` (or return the answer stored for it earlier).
 
-        A delivery that was answered before gets the same answer back (not a new one), so a
-        job retried after a crash between answering and posting still posts it; channels key
-        their posts by event id, so nothing is posted twice.
+        `retryable` (a job that will run again if this raises): a failure propagates, so the
+        retry can still give a real answer. Otherwise — the last attempt, or a channel without
+        retries — the person gets an error reply with a reference for the logs.
         """
-        if not self._store.events.claim(message.dedupe_key):
-            stored = self._store.threads.reply_for(message.thread_ref, message.event_id)
-            log.info(
-                "duplicate delivery", extra={"event": message.dedupe_key, "replayed": bool(stored)}
-            )
-            return from_dict(stored) if stored else None
+        key = message.dedupe_key
+        handled, stored = self._store.events.result(key)
+        if handled:
+            log.info("already answered; the stored answer is returned", extra={"event": key})
+            return from_dict(stored)
         conversation_id = self._store.threads.touch(message.thread_ref)
-        self._store.threads.add(
-            conversation_id,
-            role="user",
-            author=message.user,
-            text=message.text,
-            event_id=message.event_id,
-        )
         try:
             reply = self._answer(message, conversation_id, progress)
         except Exception:
+            if retryable:
+                raise
             # The one broad catch of the core: whatever broke, the person gets an answer with
             # a reference the operator can find in the logs; exception text is never shown.
             ref = uuid.uuid4().hex[:8]
-            log.exception("failed to answer", extra={"ref": ref, "event": message.dedupe_key})
+            log.exception("failed to answer", extra={"ref": ref, "event": key})
             reply = Reply(
                 title="Sorry — that failed",
                 tone=Tone.ERROR,
                 text=phrases.INTERNAL_ERROR.format(ref=ref),
             )
-        payload = to_dict(reply if not isinstance(reply, AgentReply) else reply.plain())
+        memory = reply.memory if isinstance(reply, AgentReply) else None
         if isinstance(reply, AgentReply):
-            # The agent's memory of this answer stays in the thread, never in what is posted.
-            payload[MEMORY_KEY] = reply.memory
             reply = reply.plain()
-        self._store.threads.add(
-            conversation_id,
-            role="bot",
-            text=to_text(reply),
-            event_id=message.event_id,
-            payload=payload,
-        )
+        answer = to_dict(reply)
+        # The agent's memory of this answer stays in the thread, never in what is posted.
+        payload = answer if memory is None else {**answer, MEMORY_KEY: memory}
+        with self._store.sessions.begin() as session:
+            if not self._store.events.mark(session, key, result=answer):
+                # Another run of this event committed first (a redelivery raced this one).
+                session.rollback()
+                return from_dict(self._store.events.result(key)[1])
+            self._store.threads.add(
+                conversation_id,
+                role="user",
+                author=message.user,
+                text=message.text,
+                event_id=message.event_id,
+                session=session,
+            )
+            self._store.threads.add(
+                conversation_id,
+                role="bot",
+                text=to_text(reply),
+                event_id=message.event_id,
+                payload=payload,
+                session=session,
+            )
         return reply
 
     def _answer(self, message: InboundMessage, conversation_id: int, progress: Progress) -> Reply:
@@ -117,7 +134,7 @@ class Conversation:
             return Reply(
                 title="The agent is not configured", tone=Tone.WARNING, text=phrases.NO_AGENT
             )
-        history = self._store.threads.history(conversation_id)[:-1]  # without this question
+        history = self._store.threads.history(conversation_id)
         return self._agent.answer(routed.question, history=history, request=request)
 
     def _unknown(self, word: str, suggestions: tuple[str, ...]) -> Reply:

@@ -31,6 +31,7 @@ from bot.settings import Settings, load_settings, reference
 from bot.store import Store, schema
 
 if TYPE_CHECKING:
+    from bot.work import Engine
     from handlers.server import Server
 
 log = logging.getLogger("pipebot")
@@ -212,15 +213,55 @@ def demo(fmt: str | None) -> None:
     sys.exit(code)
 
 
+def build_engine(settings: Settings, store: Store, *, role: str = "all") -> Engine:
+    """The work engine for the store: procrastinate on PostgreSQL, the embedded one on SQLite
+    (which serves one process: splitting roles needs PostgreSQL). The ``clock`` role only
+    submits jobs, on either."""
+    from datetime import timedelta
+
+    from bot.work import Policy
+
+    policy = Policy(max_attempts=settings.work.max_attempts)
+    if store.backend == "postgresql":
+        from bot.work.postgres import ProcrastinateEngine
+
+        return ProcrastinateEngine(
+            store,
+            concurrency=settings.work.concurrency,
+            policy=policy,
+            stalled_after=settings.work.stalled_after,
+            keep_jobs=timedelta(days=settings.retention.jobs_days),
+        )
+    if role in ("web", "worker"):
+        raise ConfigError(
+            f"--role {role} needs a PostgreSQL database shared by the processes "
+            "(PIPEBOT_DATABASE_URL=postgresql://…); on SQLite one `pipebot serve` does everything"
+        )
+    from bot.work.local import LocalEngine
+
+    return LocalEngine(
+        store,
+        concurrency=settings.work.concurrency,
+        policy=policy,
+        stalled_after=settings.work.stalled_after,
+    )
+
+
 def build_server(app: App, *, role: str = "all") -> Server:
     """`pipebot serve`'s process: HTTP routes, workers, and the channels the settings enable."""
     from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers
     from bot.playbooks import digest
+    from bot.work import Attempt, JobKind
     from handlers import webhooks
     from handlers.server import Server
 
     settings = app.settings
-    server = Server(store=app.store, workers=settings.slack.workers, role=role)
+    server = Server(
+        store=app.store,
+        engine=build_engine(settings, app.store, role=role),
+        role=role,
+        limits=settings.server,
+    )
     desk = AlertDesk(
         store=app.store,
         sources=app.sources,
@@ -230,7 +271,7 @@ def build_server(app: App, *, role: str = "all") -> Server:
     )
     server.add_routes(
         webhooks.routes(
-            submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert.to_dict()),
+            submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert),
             token=_secret(settings.webhooks.token),
             dbt_secret=_secret(settings.dbt_cloud.webhook_secret),
         )
@@ -250,23 +291,18 @@ def build_server(app: App, *, role: str = "all") -> Server:
                 matchers=AlertMatchers.from_settings(settings.alerts),
                 settings=settings.alerts,
                 digest=lambda payload: digest.scheduled(
-                    payload,
-                    sources=app.sources,
-                    digests=app.store.digests,
-                    incidents=app.store.incidents,
-                    agent=app.agent,
+                    payload, sources=app.sources, store=app.store, agent=app.agent
                 ),
             ),
         ).install()
     else:
 
-        def record_only(payload: dict[str, Any]) -> None:
+        def record_only(alert: Alert, attempt: Attempt) -> None:
             # No chat channel: incidents are still recorded (and listed by `incidents`).
-            posts = desk.process(Alert.from_dict(payload))
-            if posts:
+            if desk.process(alert, delivery=f"webhook:{alert.key}", final=attempt.final):
                 log.warning("alert triaged but no chat channel is configured to post it")
 
-        server.add_jobs({ALERT_JOB: record_only})
+        server.add_jobs([JobKind(ALERT_JOB, record_only, Alert)])
     return server
 
 
@@ -300,6 +336,7 @@ def serve(host: str, port: int | None, role: str) -> None:
         server = build_server(app, role=role)
     except BotError as exc:
         _fail(str(exc), 2)
+    log.info("serving", extra={"role": role, "engine": server.engine.name})
     if role == "worker":
         server.run_worker()
     else:
@@ -402,12 +439,25 @@ def clock(*, sync_interval: float) -> None:
     It only submits jobs to the bot's database; `pipebot serve` workers build and post them.
     Run exactly one (a second one by mistake still posts nothing twice).
     """
+    from datetime import timedelta
+
+    from bot.store.retention import Windows
     from handlers.clock import Clock
 
     settings = _settings()
     store = _open_store(settings.database_url)
+    engine = build_engine(settings, store, role="clock")
+    retention = settings.retention
+    windows = Windows(
+        events=timedelta(days=retention.events_days),
+        jobs=timedelta(days=retention.jobs_days),
+        posts=timedelta(days=retention.posts_days),
+        audit=timedelta(days=retention.audit_days),
+    )
     try:
-        code = Clock(store, sync_interval=sync_interval).run()
+        code = Clock(
+            store, submit=engine.submit, sync_interval=sync_interval, retention=windows
+        ).run()
     finally:
         store.close()
     sys.exit(code)

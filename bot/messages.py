@@ -72,34 +72,6 @@ class InboundMessage:
     def dedupe_key(self) -> str:
         return f"{self.platform}:{self.workspace}:{self.event_id}"
 
-    def to_dict(self) -> dict[str, str]:
-        """JSON-ready form, for job payloads."""
-        return {
-            "platform": self.platform,
-            "workspace": self.workspace,
-            "channel": self.channel,
-            "thread": self.thread,
-            "user": self.user,
-            "user_name": self.user_name,
-            "text": self.text,
-            "event_id": self.event_id,
-            "received_at": self.received_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, str]) -> InboundMessage:
-        return cls(
-            platform=data["platform"],
-            workspace=data["workspace"],
-            channel=data["channel"],
-            thread=data["thread"],
-            user=data["user"],
-            user_name=data.get("user_name", ""),
-            text=data["text"],
-            event_id=data["event_id"],
-            received_at=datetime.fromisoformat(data["received_at"]),
-        )
-
 
 class Tone(StrEnum):
     """How a reply should feel: colours and emoji in the renderers."""

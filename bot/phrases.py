@@ -16,6 +16,10 @@ INTERNAL_ERROR = (
     "Something went wrong on my side while answering (reference {ref}). "
     "The operator can find the details in the logs under that reference."
 )
+TRIAGE_FAILED = (
+    "I could not triage this alert after several tries (reference {ref}); this is the alert "
+    "as it came. The operator can find the details in the logs under that reference."
+)
 NOT_CONFIGURED = "{system} is not configured ({hint})."
 UNREACHABLE = "{system} could not be reached: {reason}"
 

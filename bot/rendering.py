@@ -10,10 +10,11 @@ The JSON form is a public contract (``docs/reply-json.md``): keys are only ever 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
-from bot.messages import Action, Code, Field, Image, Link, Reply, Section, Tone
+import msgspec
+
+from bot.messages import Reply, Section, Tone
 
 JSON_SCHEMA = "pipebot.reply/1"
 
@@ -106,40 +107,15 @@ def _escape(text: str) -> str:
 
 def to_dict(reply: Reply) -> dict[str, Any]:
     """The documented JSON structure (see ``docs/reply-json.md``), JSON-native types only."""
-    body = asdict(reply)
-    body["tone"] = reply.tone.value
-    native: dict[str, Any] = json.loads(json.dumps({"schema": JSON_SCHEMA, **body}))
-    return native
+    native: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(reply))
+    return {"schema": JSON_SCHEMA, **native}
 
 
 def from_dict(body: dict[str, Any]) -> Reply:
-    """Rebuild a `Reply` from `to_dict` output (the outbox stores replies this way)."""
+    """Rebuild a `Reply` from `to_dict` output (stored answers are kept this way)."""
     if body.get("schema") != JSON_SCHEMA:
         raise ValueError(f"not a {JSON_SCHEMA} document: schema={body.get('schema')!r}")
-
-    def section(data: dict[str, Any]) -> Section:
-        code = data.get("code")
-        image = data.get("image")
-        return Section(
-            heading=data.get("heading", ""),
-            text=data.get("text", ""),
-            fields=tuple(Field(f["label"], f["value"]) for f in data.get("fields", ())),
-            bullets=tuple(data.get("bullets", ())),
-            code=Code(**code) if code else None,
-            links=tuple(Link(link["label"], link["url"]) for link in data.get("links", ())),
-            image=Image(image["url"], image["alt"]) if image else None,
-        )
-
-    return Reply(
-        title=body.get("title", ""),
-        tone=Tone(body.get("tone", "info")),
-        text=body.get("text", ""),
-        sections=tuple(section(s) for s in body.get("sections", ())),
-        actions=tuple(Action(**a) for a in body.get("actions", ())),
-        sources=tuple(body.get("sources", ())),
-        notes=tuple(body.get("notes", ())),
-        ephemeral=bool(body.get("ephemeral", False)),
-    )
+    return msgspec.convert(body, Reply)
 
 
 def to_json(reply: Reply, *, indent: int | None = 2) -> str:

@@ -219,16 +219,6 @@ class SlackSettings(_Section):
         description="Public OAuth redirect URL, e.g. https://pipebot.example.com/slack/"
         "oauth_redirect (default: the one configured in the Slack app)",
     )
-    workers: int = Field(
-        32,
-        ge=1,
-        le=512,
-        description="Requests answered at once; each may wait minutes on LLM and connector "
-        "calls, so this is sized for waiting, not for CPUs",
-    )
-    senders: int = Field(
-        4, ge=1, le=64, description="Threads delivering queued posts to Slack (the outbox)"
-    )
     progress_interval: float = Field(
         1.0,
         ge=0.2,
@@ -433,6 +423,72 @@ class WebhookSettings(_Section):
     )
 
 
+class ServerSettings(_Section):
+    """The HTTP front door of `pipebot serve` (see docs/operations.md)."""
+
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Largest request body accepted on /slack/events and /webhooks/* (bytes); "
+        "larger ones get 413 before they are read",
+    )
+    body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="Seconds a client may take to send a request body before it gets 408",
+    )
+    limit_concurrency: int = Field(
+        256,
+        ge=8,
+        le=100_000,
+        description="Connections and requests served at once; beyond it new ones get 503",
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, le=300, description="Seconds an idle keep-alive connection is kept open"
+    )
+
+
+class WorkSettings(_Section):
+    """Accepted work: how it runs, is retried and is recovered after a crash."""
+
+    concurrency: int = Field(
+        32,
+        ge=1,
+        le=512,
+        description="Jobs a worker process runs at once; each may wait minutes on LLM and "
+        "connector calls, so this is sized for waiting, not for CPUs",
+    )
+    max_attempts: int = Field(
+        4,
+        ge=1,
+        le=20,
+        description="Runs of a job before it is given up (its last run answers with a failure "
+        "message instead of failing)",
+    )
+    stalled_after: float = Field(
+        30.0,
+        ge=5,
+        le=600,
+        description="Seconds without a heartbeat after which a worker counts as dead and its "
+        "jobs run again",
+    )
+
+
+class RetentionSettings(_Section):
+    """How long the bot's bookkeeping is kept; a daily `pipebot clock` job prunes the rest."""
+
+    events_days: float = Field(
+        14, gt=0, le=3650, description="Days processed event ids are remembered"
+    )
+    jobs_days: float = Field(14, gt=0, le=3650, description="Days finished jobs are kept")
+    posts_days: float = Field(14, gt=0, le=3650, description="Days sent posts are kept")
+    audit_days: float = Field(
+        90, gt=0, le=3650, description="Days the audit (tool and LLM calls) is kept"
+    )
+
+
 class Settings(BaseSettings):
     """Everything pipebot can be configured with. See ``docs/configuration.md``."""
 
@@ -469,6 +525,9 @@ class Settings(BaseSettings):
     access: AccessSettings = Field(default_factory=AccessSettings)
     owners: OwnerSettings = Field(default_factory=OwnerSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    work: WorkSettings = Field(default_factory=WorkSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -5,6 +5,9 @@ APScheduler keeps one cron job per digest schedule in the store (re-read every
 the clock submits a ``digest`` job keyed by schedule and slot — the slot being the cron time
 that fired, not the clock's reading — so a second clock by mistake, or a restart inside the
 misfire grace time, submits nothing twice. A `pipebot serve` worker runs the job and posts.
+
+Once a day (`RETENTION_HOUR` UTC) the clock also prunes the bot's bookkeeping older than its
+retention window (`bot.store.retention`); a second clock pruning too does no harm.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.playbooks.schedules import DIGEST_JOB, job_key, job_payload
-from bot.store import Store
+from bot.store import Store, retention
 from bot.store.digests import DigestSchedule
 
 log = logging.getLogger(__name__)
 
 SYNC_JOB = "sync-schedules"
+RETENTION_JOB = "prune"
+RETENTION_HOUR, RETENTION_MINUTE = 3, 41
 # A fire later than this (the clock was down) is skipped: a digest hours late misleads.
 MISFIRE_GRACE_S = 15 * 60
 # How far back to look for the cron time a late fire belongs to.
@@ -55,12 +60,14 @@ class Clock:
         self,
         store: Store,
         *,
-        submit: Submit | None = None,
+        submit: Submit,
         sync_interval: float = 60.0,
+        retention: retention.Windows | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._submit: Submit = submit or store.jobs.submit
+        self._submit = submit
+        self._retention = retention
         self._sync_interval = sync_interval
         self._now = now
         self._scheduler = BackgroundScheduler(
@@ -114,6 +121,12 @@ class Clock:
             )
             self._known[schedule.id] = signature
 
+    def prune(self) -> dict[str, int]:
+        """Delete the bookkeeping older than its retention window (rows deleted per kind)."""
+        deleted = retention.prune(self._store, self._retention or retention.Windows())
+        log.info("retention: old rows pruned", extra={"deleted": deleted})
+        return deleted
+
     def jobs(self) -> list[str]:
         """Ids of the scheduled jobs (for tests and logs)."""
         return sorted(job.id for job in self._scheduler.get_jobs())
@@ -128,18 +141,33 @@ class Clock:
             next_run_time=datetime.now(UTC),
             replace_existing=True,
         )
+        self._scheduler.add_job(
+            self.prune,
+            CronTrigger(hour=RETENTION_HOUR, minute=RETENTION_MINUTE, timezone=UTC),
+            id=RETENTION_JOB,
+            replace_existing=True,
+        )
 
     def stop(self) -> None:
         self._stop.set()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+            # Not wait=True: APScheduler 3 then holds its job-store lock while waiting for the
+            # running jobs, and a `sync` in progress needs that lock to add a job — a deadlock
+            # that a SIGTERM during the first sync hit. A running job (a few quick database
+            # writes) still finishes: its thread is not a daemon.
+            self._scheduler.shutdown(wait=False)
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; the exit code for the process."""
 
+        received: list[int] = []
+
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("clock stopping", extra={"signal": signum})
-            self._stop.set()
+            # Only note it, and set the event from another thread: logging here could
+            # re-enter a write to stderr the signal interrupted, and Event.set could wait on
+            # the lock the interrupted main thread holds inside Event.wait.
+            received.append(signum)
+            threading.Thread(target=self._stop.set, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -147,5 +175,6 @@ class Clock:
         log.info("clock started", extra={"sync_interval_s": self._sync_interval})
         while not self._stop.wait(1.0):
             pass
+        log.info("clock stopping", extra={"signal": received[0] if received else None})
         self.stop()
         return 0

@@ -24,8 +24,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool as MCPTool
 from mcp.types import ToolAnnotations
 
+from bot.agent.toolbox import present
 from bot.store.audit import Audit
-from bot.toolbox import present
 from bot.tools import Tool, Toolset, ToolStatus
 
 __all__ = ["READ_ONLY", "build_server"]

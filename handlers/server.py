@@ -1,8 +1,8 @@
-"""`pipebot serve`: one HTTP server plus the background work behind it.
+"""`pipebot serve`: one HTTP server plus the work behind it.
 
-The `Server` hosts a Starlette app (run by uvicorn) and, for the same process, the job queue
-(`bot.work.StoreQueue`: one per process, since every queue claims jobs of every kind) and
-long-running services (Slack's outbox senders, its Socket Mode connection …). Its own routes:
+The `Server` hosts a Starlette app (run by uvicorn), the process's work engine
+(`bot.work.Engine`: the embedded one on SQLite, procrastinate on PostgreSQL) and long-running
+services (Slack's Socket Mode connection …). Its own routes:
 
 - ``GET /healthz``: the process answers (liveness);
 - ``GET /readyz``: the store answers a query and the workers and services are alive (readiness;
@@ -12,28 +12,34 @@ long-running services (Slack's outbox senders, its Socket Mode connection …). 
 
 **Adding routes and work** (how channels plug in; call these before `start`/`asgi`)::
 
-    server = Server(store=store, workers=32)
+    server = Server(store=store, engine=engine)
     server.add_routes([Route("/webhooks/dbt-cloud", endpoint, methods=["POST"])])
-    server.add_jobs({"webhook.dbt_cloud": run_dbt_webhook})   # job kind → handler(payload)
+    server.add_jobs([JobKind("webhook.dbt_cloud", run_dbt_webhook, Alert)])
     server.add_service(my_poller)                              # start() / stop() / alive()
     ...
-    server.submit(key, "webhook.dbt_cloud", payload)           # from a route: persist, then 2xx
+    server.submit(key, "webhook.dbt_cloud", alert)             # from a route: persist, then 2xx
 
-An endpoint should persist what it accepted with `submit` (keyed by the sender's delivery id, so
-a redelivery is refused) and answer at once; blocking work belongs in a job. Endpoints are async:
-run blocking calls with ``starlette.concurrency.run_in_threadpool``.
+An endpoint persists what it accepted with `submit` (keyed by the sender's delivery id, so a
+redelivery is refused) and answers at once; blocking work belongs in a job. Endpoints are async:
+parse and submit off the event loop (``starlette.concurrency.run_in_threadpool``).
+
+**Roles.** ``all`` (the default) accepts and runs the work; on PostgreSQL the work can be split:
+``web`` processes accept (routes, Socket Mode) and only persist jobs, ``worker`` processes run
+them and post the answers.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -45,9 +51,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
+from bot.settings import ServerSettings
 from bot.store import Store
-from bot.work import JobHandler, StoreQueue
+from bot.work import JOB_NICENESS, Engine, JobKind
+from handlers.front_door import BodyLimit, uvicorn_limits
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +66,8 @@ ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Service(Protocol):
-    """Something the server starts after its queue and stops before it."""
+    """Something that accepts work beside the routes (Socket Mode): it starts after the engine
+    and stops before it."""
 
     name: str
 
@@ -139,39 +149,31 @@ def _labels(labels: Sequence[tuple[str, str]]) -> str:
 
 
 ROLES = ("all", "web", "worker")
-# How often a worker process looks for jobs another process accepted (it has no wake-up call).
-WORKER_POLL_S = 0.2
+# Routes anyone on the internet can reach: their bodies are bounded before they are read.
+BOUNDED_PATHS = ("/slack/", "/webhooks/")
 
 
 class Server:
-    """The process behind `pipebot serve`: HTTP routes, the job queue and services.
-
-    `role` splits the work across processes when one is not enough: ``web`` accepts (routes,
-    Socket Mode) and persists jobs; ``worker`` runs them and delivers the posts; ``all`` (the
-    default) does both. Accepting and answering then no longer share one interpreter lock, which
-    keeps acknowledgements fast while slow answers are being worked out.
-    """
+    """The process behind `pipebot serve`: HTTP routes, the work engine and services."""
 
     def __init__(
         self,
         *,
         store: Store,
-        workers: int = 16,
+        engine: Engine,
         metrics: Metrics | None = None,
         role: str = "all",
+        limits: ServerSettings | None = None,
     ) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.role = role
         self.store = store
+        self.engine = engine
         self.metrics = metrics or Metrics()
-        self._workers = workers
+        self.limits = limits or ServerSettings()
         self._routes: list[BaseRoute] = []
-        self._jobs: dict[str, JobHandler] = {}
         self._services: list[Service] = []
-        self._draining: set[str] = set()
-        self._background: set[str] = set()
-        self._queue: StoreQueue | None = None
         self._started = False
         self._lock = threading.Lock()
         self.metrics.add_collector(self._store_gauges)
@@ -185,35 +187,18 @@ class Server:
                 raise ValueError(f"route {path} is already mounted")
             self._routes.append(route)
 
-    def add_jobs(self, handlers: Mapping[str, JobHandler]) -> None:
-        if self._queue is not None:
+    def add_jobs(self, kinds: Iterable[JobKind[Any]]) -> None:
+        if self._started:
             raise RuntimeError("add job kinds before the server starts")
-        for kind in handlers:
-            if kind in self._jobs:
-                raise ValueError(f"job kind {kind!r} is already registered")
-        self._jobs.update(handlers)
+        self.engine.register(kinds)
 
-    def add_service(
-        self, service: Service, *, drain: bool = False, background: bool = False
-    ) -> None:
-        """Run `service` with the server. `drain=True` marks one that running jobs still need
-        (an outbox sender): it stops only after the workers have finished. `background=True`
-        marks work that belongs to the worker role (delivery); others accept work (web)."""
+    def add_service(self, service: Service) -> None:
+        """Run `service` with the server (in the web and all roles: it accepts work)."""
         self._services.append(service)
-        if drain:
-            self._draining.add(service.name)
-        if background:
-            self._background.add(service.name)
 
-    def submit(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+    def submit(self, key: str, kind: str, payload: object) -> bool:
         """Persist a job (False when `key` was submitted before); the workers run it."""
-        if self._queue is None:
-            raise RuntimeError("the server is not started")
-        return self._queue.submit(key, kind, payload)
-
-    @property
-    def queue(self) -> StoreQueue | None:
-        return self._queue
+        return self.engine.submit(key, kind, payload)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -222,59 +207,57 @@ class Server:
         with self._lock:
             if self._started:
                 return
-            poll = WORKER_POLL_S if self.role == "worker" else 2.0
-            self._queue = StoreQueue(
-                self.store, self._jobs, workers=self._workers, poll_interval=poll
-            )
+            if self.role != "worker":
+                self.store.warm()
             if self.role != "web":
-                self._queue.start()
+                self.engine.start()
             for service in self._own_services():
                 service.start()
                 log.info("service started", extra={"service": service.name})
             self._started = True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting (services first), let the workers finish what they run, then stop
-        the services those jobs needed (their posts are delivered)."""
+        """Stop accepting (services first), then let the running jobs finish — or put them
+        back in the queue when they cannot within `timeout`."""
         with self._lock:
             if not self._started:
                 return
-            own = self._own_services()
-            for service in reversed(own):
-                if service.name not in self._draining:
-                    service.stop(timeout)
-            if self._queue is not None:
-                self._queue.stop(timeout)
-            for service in reversed(own):
-                if service.name in self._draining:
-                    service.stop(timeout)
+            for service in reversed(self._own_services()):
+                service.stop(timeout)
+            if self.role != "web":
+                self.engine.stop(timeout)
             self._started = False
 
     def _own_services(self) -> list[Service]:
-        if self.role == "web":
-            return [s for s in self._services if s.name not in self._background]
-        if self.role == "worker":
-            return [s for s in self._services if s.name in self._background]
-        return list(self._services)
+        return [] if self.role == "worker" else list(self._services)
 
     def run_worker(self, stop: threading.Event | None = None) -> None:
-        """The worker role's main loop: run jobs and deliveries until SIGTERM/SIGINT."""
+        """The worker role's main loop: run jobs until SIGTERM/SIGINT."""
         stopping = stop or threading.Event()
         if stop is None:
             for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stopping.set())
+                # Set from another thread: the interrupted main thread may hold the event's
+                # lock inside Event.wait.
+                signal.signal(
+                    signum,
+                    lambda *_: threading.Thread(target=stopping.set, daemon=True).start(),
+                )
         freeze_startup_heap()
+        # A worker process shares its host with web processes more often than not: its work
+        # takes seconds anyway, theirs is an acknowledgement within Slack's 3 s.
+        with contextlib.suppress(OSError):
+            os.nice(JOB_NICENESS)
         self.start()
         try:
             while not stopping.wait(1.0):
-                if self._queue is not None and not self._queue.alive():
-                    log.error("the job dispatcher stopped; exiting so the process is restarted")
+                if not self.engine.alive():
+                    log.error("the job engine stopped; exiting so the process is restarted")
                     break
         finally:
             self.stop()
 
-    def asgi(self) -> Starlette:
-        """The Starlette app; its lifespan starts and stops the workers and services."""
+    def asgi(self) -> ASGIApp:
+        """The ASGI app; its lifespan starts and stops the workers and services."""
 
         @asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -290,7 +273,13 @@ class Server:
             Route("/metrics", self._metrics, methods=["GET"]),
             *self._routes,
         ]
-        return Starlette(routes=routes, lifespan=lifespan)
+        app = Starlette(routes=routes, lifespan=lifespan)
+        return BodyLimit(
+            app,
+            prefixes=BOUNDED_PATHS,
+            max_bytes=self.limits.max_body_bytes,
+            timeout=self.limits.body_timeout,
+        )
 
     def run(self, host: str, port: int) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn), then shut down gracefully.
@@ -301,7 +290,7 @@ class Server:
         config = self.uvicorn_config(host=host, port=port)
         freeze_startup_heap()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = tcp_socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "SO_REUSEPORT"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -317,6 +306,7 @@ class Server:
             access_log=False,
             timeout_graceful_shutdown=10,
             lifespan="on",
+            **uvicorn_limits(self.limits),
         )
 
     # --- the server's own routes -------------------------------------------------------------
@@ -335,7 +325,7 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; named, not raised
             checks["store"] = f"unreachable: {type(exc).__name__}"
         if self.role != "web":  # a web process runs no workers; its worker process does
-            checks["workers"] = "ok" if self._workers_alive() else "not running"
+            checks["workers"] = "ok" if self.engine.alive() else "not running"
         for service in self._own_services():
             checks[service.name] = "ok" if service.alive() else "not running"
         ready = all(value == "ok" for value in checks.values())
@@ -349,13 +339,10 @@ class Server:
         with self.store.engine.connect() as connection:
             connection.execute(text("select 1"))
 
-    def _workers_alive(self) -> bool:
-        return self._queue is not None and self._queue.alive()
-
     def _store_gauges(self) -> Iterable[str]:
         lines: list[str] = []
         for name, counts in (
-            ("pipebot_jobs", self.store.jobs.counts()),
+            ("pipebot_jobs", self.engine.counts()),
             ("pipebot_outbox", self.store.outbox.counts()),
         ):
             what = "Jobs" if name == "pipebot_jobs" else "Outbox rows (outgoing posts)"
@@ -373,7 +360,7 @@ class ServerThread:
 
     def __init__(self, server: Server, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = server
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = tcp_socket(socket.AF_INET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
@@ -408,14 +395,25 @@ class ServerThread:
         self.stop()
 
 
+def tcp_socket(family: socket.AddressFamily) -> socket.socket:
+    """A listening socket whose connections get TCP_NODELAY.
+
+    asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP, and a socket made
+    with the default protocol 0 does not say so: uvicorn writes a response's head and body
+    separately, and on a keep-alive connection the body then waited for a delayed ACK — about
+    40 ms added to every acknowledgement.
+    """
+    return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+
+
 def freeze_startup_heap() -> None:
     """Exempt everything built at start-up from the cyclic garbage collector.
 
     A serving process holds hundreds of thousands of long-lived objects (modules, SDK clients,
     the dbt manifest's index). Every full collection walks all of them: a pause of ~150 ms on
-    the 2-core reference machine that froze every request in flight, the worst of the Slack
-    acknowledgement latencies (bench/bench_slack_ack.py, PostgreSQL store: p99 180-250 ms with
-    the pause, ~40 ms without). Objects made later are still collected as usual.
+    the 2-core reference machine that froze every request in flight — the worst of the Slack
+    acknowledgement latencies in bench/bench_slack_ack.py (docs/operations.md has the figures
+    with and without). Objects made later are still collected as usual.
     """
     gc.collect()
     gc.freeze()

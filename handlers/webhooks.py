@@ -24,8 +24,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.alerts import FAILED, SUCCEEDED, Alert
@@ -40,23 +41,25 @@ class BadPayload(ValueError):
 
 
 # --- pure parsers (payload → Alert) -------------------------------------------------------
+#
+# Total over JSON values: whatever the body holds, they return or raise `BadPayload`.
 
 
 def airflow_alert(body: dict[str, Any]) -> Alert:
     dag_id = _required_str(body, "dag_id")
-    state = str(body.get("state") or body.get("status") or "failed").lower()
+    state = _scalar(body.get("state") or body.get("status") or "failed", "state").lower()
     if state not in {"failed", "success", "succeeded", "up_for_retry"}:
-        raise BadPayload(f"state must be failed or success, got {state!r}")
+        raise BadPayload(f"state must be failed or success, got {_shown(state)}")
     return Alert(
         source="airflow-callback",
         system="airflow",
         subject=dag_id,
-        run_id=str(body.get("run_id") or ""),
-        task=str(body.get("task_id") or ""),
+        run_id=_text(body.get("run_id"), "run_id"),
+        task=_text(body.get("task_id"), "task_id"),
         status=SUCCEEDED if state in {"success", "succeeded"} else FAILED,
         title=f"{dag_id} {'succeeded' if state in {'success', 'succeeded'} else 'failed'}",
-        detail=str(body.get("exception") or "")[:2000],
-        url=str(body.get("log_url") or ""),
+        detail=_text(body.get("exception"), "exception")[:2000],
+        url=_text(body.get("log_url"), "log_url"),
     )
 
 
@@ -73,10 +76,10 @@ def dbt_cloud_alert(body: dict[str, Any]) -> Alert | None:
     if event == "job.run.started":
         return None
     if event not in {"job.run.completed", "job.run.errored"}:
-        raise BadPayload(f"unknown eventType {event!r}")
+        raise BadPayload(f"unknown eventType {_shown(event)}")
     code = data.get("runStatusCode")
-    status_text = str(data.get("runStatus") or "").lower()
-    if isinstance(code, int) and code in _DBT_STATUS:
+    status_text = _scalar(data.get("runStatus"), "runStatus").lower()
+    if type(code) is int and code in _DBT_STATUS:
         status = _DBT_STATUS[code]
     elif status_text in {"success", "succeeded"}:
         status = SUCCEEDED
@@ -84,7 +87,7 @@ def dbt_cloud_alert(body: dict[str, Any]) -> Alert | None:
         status = FAILED
     else:
         return None  # cancelled, or a status we do not triage
-    job = str(data.get("jobName") or data.get("jobId") or "dbt Cloud job")
+    job = _scalar(data.get("jobName") or data.get("jobId"), "jobName") or "dbt Cloud job"
     return Alert(
         source="dbt-cloud",
         system="dbt",
@@ -92,7 +95,7 @@ def dbt_cloud_alert(body: dict[str, Any]) -> Alert | None:
         run_id=_required_str(data, "runId"),
         status=status,
         title=f"dbt Cloud job {job} {'succeeded' if status == SUCCEEDED else 'failed'}",
-        detail=str(data.get("runStatusMessage") or ""),
+        detail=_text(data.get("runStatusMessage"), "runStatusMessage"),
     )
 
 
@@ -107,32 +110,46 @@ def generic_alerts(body: dict[str, Any]) -> list[Alert]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadPayload(f"alerts[{index}] must be an object")
+        where = f"alerts[{index}]"
         labels = item.get("labels") if isinstance(item.get("labels"), dict) else {}
         notes = item.get("annotations") if isinstance(item.get("annotations"), dict) else {}
         assert isinstance(labels, dict) and isinstance(notes, dict)
-        subject = (
+        subject = _scalar(
             labels.get("dag_id")
             or labels.get("job")
             or labels.get("alertname")
-            or item.get("subject")
+            or item.get("subject"),
+            f"{where}.labels.alertname",
         )
         if not subject:
-            raise BadPayload(f"alerts[{index}] needs labels.alertname (or dag_id / job / subject)")
-        status = str(item.get("status") or body.get("status") or "firing").lower()
-        system = str(labels.get("system") or ("airflow" if labels.get("dag_id") else "generic"))
+            raise BadPayload(f"{where} needs labels.alertname (or dag_id / job / subject)")
+        status = _scalar(
+            item.get("status") or body.get("status") or "firing", f"{where}.status"
+        ).lower()
+        system = _scalar(
+            labels.get("system") or ("airflow" if labels.get("dag_id") else "generic"),
+            f"{where}.labels.system",
+        )
         alerts.append(
             Alert(
                 source="alertmanager",
                 system=system,
-                subject=str(subject),
-                run_id=str(
-                    labels.get("run_id") or item.get("fingerprint") or item.get("startsAt") or ""
+                subject=subject,
+                run_id=_text(
+                    labels.get("run_id") or item.get("fingerprint") or item.get("startsAt"),
+                    f"{where}.labels.run_id",
                 ),
-                task=str(labels.get("task_id") or ""),
+                task=_text(labels.get("task_id"), f"{where}.labels.task_id"),
                 status=SUCCEEDED if status in {"resolved", "success", "succeeded"} else FAILED,
-                title=str(notes.get("summary") or item.get("title") or subject),
-                detail=str(notes.get("description") or item.get("text") or ""),
-                url=str(item.get("generatorURL") or item.get("url") or ""),
+                title=_text(
+                    notes.get("summary") or item.get("title") or subject,
+                    f"{where}.annotations.summary",
+                ),
+                detail=_text(
+                    notes.get("description") or item.get("text"),
+                    f"{where}.annotations.description",
+                ),
+                url=_text(item.get("generatorURL") or item.get("url"), f"{where}.generatorURL"),
             )
         )
     return alerts
@@ -142,44 +159,88 @@ def _required_str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if value is None or value == "":
         raise BadPayload(f"missing field {key!r}")
-    return str(value)
+    return _scalar(value, key)
+
+
+def _scalar(value: Any, field: str) -> str:
+    """An identifying field (names, ids, states) as text; an object or list there is refused:
+    it would become a subject or key no one could match."""
+    if isinstance(value, dict | list):
+        raise BadPayload(f"field {field!r} must be a string or a number")
+    return _text(value, field)
+
+
+def _text(value: Any, field: str) -> str:
+    """A descriptive field as text; falsy values are empty, as senders omit them either way."""
+    if isinstance(value, str):
+        return value
+    if not value:
+        return ""
+    try:
+        return str(value)
+    except (RecursionError, ValueError):
+        # Nesting deeper than the interpreter's stack, or an integer with thousands of digits.
+        raise BadPayload(f"field {field!r} cannot be read as text") from None
+
+
+def _shown(value: str) -> str:
+    """A sender's value quoted in an error, short: the reason is echoed to whoever sent it."""
+    return repr(value[:60] + "…" if len(value) > 60 else value)
 
 
 # --- authentication -----------------------------------------------------------------------
 
 
 def dbt_signature_ok(raw_body: bytes, header: str, secret: str) -> bool:
-    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.strip().lower())
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+    # Bytes, not str: compare_digest refuses non-ASCII str, and a header is any latin-1 text.
+    presented = header.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected, presented)
 
 
 def token_ok(header: str, token: str) -> bool:
     presented = header.removeprefix("Bearer ").strip()
-    return bool(token) and hmac.compare_digest(presented.encode(), token.encode())
+    return bool(token) and hmac.compare_digest(
+        presented.encode("utf-8", "replace"), token.encode("utf-8", "replace")
+    )
 
 
 # --- routes -------------------------------------------------------------------------------
 
+_TOKEN_REASON = "missing or wrong token (Authorization: Bearer …)"
+_RETRY_REASON = "could not accept the alert right now; retry"
+
 
 def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list[Route]:
-    """The three webhook routes, to mount on the HTTP server."""
+    """The three webhook routes, to mount on the HTTP server (behind
+    `handlers.front_door.BodyLimit`, which bounds the body before a route reads it).
 
-    async def airflow(request: Request) -> JSONResponse:
+    Credentials are checked first, on the event loop (a header compare, or one HMAC over the
+    bounded body); the JSON is parsed and `submit` runs (a store write) in the thread pool.
+    """
+
+    async def airflow(request: Request) -> Response:
         if token is None:
-            return _error(503, "webhooks are disabled: set PIPEBOT_WEBHOOKS__TOKEN")
+            return _refuse(request, 503, "webhooks are disabled: set PIPEBOT_WEBHOOKS__TOKEN")
         if not token_ok(request.headers.get("authorization", ""), token):
-            return _error(401, "missing or wrong token (Authorization: Bearer …)")
+            return _refuse(request, 401, _TOKEN_REASON)
         return await _accept(request, lambda body: [airflow_alert(body)], submit)
 
-    async def dbt_cloud(request: Request) -> JSONResponse:
+    async def dbt_cloud(request: Request) -> Response:
         if dbt_secret is None:
-            return _error(
-                503, "dbt Cloud webhooks are disabled: set PIPEBOT_DBT_CLOUD__WEBHOOK_SECRET"
+            return _refuse(
+                request,
+                503,
+                "dbt Cloud webhooks are disabled: set PIPEBOT_DBT_CLOUD__WEBHOOK_SECRET",
             )
-        raw = await request.body()
+        raw = await _body(request)
+        if raw is None:
+            return _gone()
         if not dbt_signature_ok(raw, request.headers.get("authorization", ""), dbt_secret):
-            return _error(
-                401, "signature does not match the body (HMAC-SHA256 with the webhook secret)"
+            return _refuse(
+                request,
+                401,
+                "signature does not match the body (HMAC-SHA256 with the webhook secret)",
             )
 
         def parse(body: dict[str, Any]) -> list[Alert]:
@@ -188,11 +249,11 @@ def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list
 
         return await _accept(request, parse, submit, raw=raw)
 
-    async def alerts(request: Request) -> JSONResponse:
+    async def alerts(request: Request) -> Response:
         if token is None:
-            return _error(503, "webhooks are disabled: set PIPEBOT_WEBHOOKS__TOKEN")
+            return _refuse(request, 503, "webhooks are disabled: set PIPEBOT_WEBHOOKS__TOKEN")
         if not token_ok(request.headers.get("authorization", ""), token):
-            return _error(401, "missing or wrong token (Authorization: Bearer …)")
+            return _refuse(request, 401, _TOKEN_REASON)
         return await _accept(request, generic_alerts, submit)
 
     return [
@@ -207,28 +268,91 @@ async def _accept(
     parse: Callable[[dict[str, Any]], list[Alert]],
     submit: Submit,
     raw: bytes | None = None,
-) -> JSONResponse:
-    raw = raw if raw is not None else await request.body()
+) -> Response:
+    if raw is None:
+        raw = await _body(request)
+        if raw is None:
+            return _gone()
+    path = _path(request)
+    status, answer = await run_in_threadpool(_process, path, raw, parse, submit)
+    return JSONResponse(answer, status_code=status)
+
+
+def _process(
+    path: str,
+    raw: bytes,
+    parse: Callable[[dict[str, Any]], list[Alert]],
+    submit: Submit,
+) -> tuple[int, dict[str, Any]]:
+    """Parse, then persist: the blocking half of a webhook, run in a worker thread."""
     try:
-        body = json.loads(raw)
-    except ValueError:
-        return _error(400, "body is not valid JSON")
-    if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object")
-    try:
-        alerts = parse(body)
+        alerts = parse(_json_object(raw))
     except BadPayload as exc:
-        return _error(400, str(exc))
-    accepted = sum(1 for alert in alerts if submit(alert))
-    log.info(
-        "webhook accepted",
-        extra={"path": request.url.path, "alerts": len(alerts), "new": accepted},
-    )
-    return JSONResponse(
-        {"accepted": accepted, "duplicate": len(alerts) - accepted, "ignored": not alerts},
-        status_code=200,
-    )
+        _log_refusal(path, 400, str(exc))
+        return 400, {"error": str(exc)}
+    try:
+        accepted = sum(1 for alert in alerts if submit(alert))
+    except Exception as exc:  # noqa: BLE001 - the store failed; the sender retries on a 5xx
+        log.error(
+            "webhook not stored; answered 503 so the sender retries",
+            extra={"path": path, "error": _one_line(exc)},
+        )
+        return 503, {"error": _RETRY_REASON}
+    log.info("webhook accepted", extra={"path": path, "alerts": len(alerts), "new": accepted})
+    return 200, {"accepted": accepted, "duplicate": len(alerts) - accepted, "ignored": not alerts}
 
 
-def _error(status: int, reason: str) -> JSONResponse:
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8-sig")  # RFC 8259: UTF-8; a leading BOM is tolerated
+    except UnicodeDecodeError:
+        raise BadPayload("body is not UTF-8 text (send JSON encoded as UTF-8)") from None
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise BadPayload(
+            f"body is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+        ) from None
+    except ValueError:  # NaN / Infinity, or an integer with thousands of digits
+        raise BadPayload("body is not valid JSON: a number cannot be read") from None
+    except RecursionError:
+        raise BadPayload("body is not valid JSON: nested too deeply") from None
+    if not isinstance(body, dict):
+        raise BadPayload("body must be a JSON object")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request body, or None when the client went away before sending all of it."""
+    try:
+        return await request.body()
+    except ClientDisconnect:
+        return None
+
+
+def _gone() -> Response:
+    # Nobody is left to read it; answering keeps the server from logging a failed request.
+    return Response(status_code=400)
+
+
+def _refuse(request: Request, status: int, reason: str) -> Response:
+    _log_refusal(_path(request), status, reason)
     return JSONResponse({"error": reason}, status_code=status)
+
+
+def _path(request: Request) -> str:
+    # The route path from the scope: request.url would rebuild a URL from the (unchecked) Host.
+    return str(request.scope.get("path", ""))
+
+
+def _log_refusal(path: str, status: int, reason: str) -> None:
+    log.warning("webhook refused", extra={"path": path, "status": status, "reason": reason})
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"

@@ -27,6 +27,8 @@ from bot.playbooks.replies import agent_text
 from bot.playbooks.status import dbt_sections
 from bot.ports import Sources
 from bot.prompts import prompt
+from bot.rendering import from_dict, to_dict
+from bot.store import Store
 from bot.store.digests import Digests
 from bot.store.incidents import Incident, Incidents
 
@@ -155,26 +157,31 @@ def scheduled(
     payload: dict[str, Any],
     *,
     sources: Sources,
-    digests: Digests,
-    incidents: Incidents | None = None,
+    store: Store,
     agent: Agent | None = None,
 ) -> Reply | None:
     """The digest a ``digest`` job (submitted by the clock) posts; None when its schedule was
-    removed or paused meanwhile. The run is recorded per schedule and slot."""
-    schedule = digests.schedule(int(payload["schedule_id"]))
+    removed or paused meanwhile.
+
+    The digest is built once per schedule and slot: it is stored with the run's "handled" mark,
+    so a job retried after a crash posts the same digest (its posts are keyed by the slot).
+    """
+    key = schedules.job_key(int(payload["schedule_id"]), datetime.fromisoformat(payload["slot"]))
+    handled, stored = store.events.result(key)
+    if handled:
+        return from_dict(stored) if stored else None
+    schedule = store.digests.schedule(int(payload["schedule_id"]))
     if schedule is None or not schedule.enabled:
         return None
-    slot = str(payload["slot"])
-    # None on a retried job: it is built and posted again; the outbox keys make that one post.
-    run_id = digests.claim_run(schedule.id, slot)
-    try:
-        reply = run(schedules.digest_request(payload, sources), incidents, agent)
-    except Exception as exc:
+    reply = run(schedules.digest_request(payload, sources), store.incidents, agent)
+    with store.sessions.begin() as session:
+        if not store.events.mark(session, key, result=to_dict(reply)):
+            session.rollback()  # another run of this slot committed first
+            stored = store.events.result(key)[1]
+            return from_dict(stored) if stored else None
+        run_id = store.digests.claim_run(schedule.id, str(payload["slot"]), session=session)
         if run_id is not None:
-            digests.finish_run(run_id, error=f"{type(exc).__name__}: {exc}")
-        raise
-    if run_id is not None:
-        digests.finish_run(run_id)
+            store.digests.finish_run(run_id, session=session)
     return reply
 
 

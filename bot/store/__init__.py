@@ -5,15 +5,15 @@ outbox and accepted jobs.
 exposes one small repository per noun::
 
     store = Store.open("sqlite:///pipebot.db")
-    if store.events.claim("slack:T1:Ev123"):
-        ...
+    with store.sessions.begin() as session:
+        if store.events.mark(session, "slack:T1:Ev123", result=reply_document):
+            ...  # store the effect in the same transaction
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -22,16 +22,22 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.errors import StoreError
 from bot.store import schema
+from bot.store.accepted import AcceptedEvents
 from bot.store.audit import Audit
 from bot.store.digests import Digests
 from bot.store.events import EventLedger
 from bot.store.incidents import Incidents
 from bot.store.jobs import Jobs
+from bot.store.locks import Locks
 from bot.store.outbox import Outbox
 from bot.store.sessions import Sessions
 from bot.store.threads import Threads
+from bot.store.workers import Workers
 
 __all__ = ["Store"]
+
+# Connections the pool keeps: as many as requests may use the store at once.
+POOL_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class Store:
     jobs: Jobs
     incidents: Incidents
     digests: Digests
+    workers: Workers
+    accepted: AcceptedEvents
+    locks: Locks
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True, echo: bool = False) -> Store:
@@ -55,13 +64,9 @@ class Store:
 
     @classmethod
     def from_engine(cls, engine: Engine) -> Store:
-        sqlite = engine.dialect.name == "sqlite"
-        database = engine.url.database or ""
-        on_file = sqlite and database not in ("", ":memory:") and "mode=memory" not in database
         sessions = Sessions(
             sessionmaker(engine, expire_on_commit=False),
-            serialize_writes=sqlite,
-            lock_file=Path(f"{database}-writers.lock") if on_file else None,
+            serialize_writes=engine.dialect.name == "sqlite",
         )
         return cls(
             engine=engine,
@@ -73,6 +78,9 @@ class Store:
             jobs=Jobs(sessions),
             incidents=Incidents(sessions),
             digests=Digests(sessions),
+            workers=Workers(sessions),
+            accepted=AcceptedEvents(sessions),
+            locks=Locks(engine),
         )
 
     @property
@@ -83,8 +91,16 @@ class Store:
         """Where the store lives, without credentials (for `status` and logs)."""
         return _safe(self.engine.url.render_as_string(hide_password=True))
 
+    def warm(self, connections: int = POOL_SIZE) -> None:
+        """Open the pool's connections now, so the first burst of events after a start does
+        not wait for them one by one (PostgreSQL; SQLite connections cost nothing)."""
+        if self.backend == "sqlite":
+            return
+        held = [self.engine.connect() for _ in range(connections)]
+        for connection in held:
+            connection.close()
+
     def close(self) -> None:
-        self.sessions.close()
         self.engine.dispose()
 
 
@@ -128,7 +144,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping: it costs a round trip on every checkout, the acknowledgement path included.
+    # A connection the server dropped fails its request once and is replaced (SQLAlchemy
+    # invalidates the pool on a disconnect error); TCP keepalives find dead ones meanwhile.
+    # The pool holds as many connections as requests may run at once (Starlette's threadpool),
+    # so a burst does not open and close overflow connections.
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_SIZE,
+        pool_recycle=3600,
+        connect_args={"keepalives": 1, "keepalives_idle": 30},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

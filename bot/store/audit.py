@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.store.sessions import Sessions
 from bot.store.tables import LlmCallRow, ToolCallRow
@@ -99,3 +99,12 @@ class Audit:
             query = query.where(ToolCallRow.conversation_id == conversation_id)
         with self._sessions() as session:
             return list(reversed(session.scalars(query).all()))
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete tool and LLM call records older than `older_than`."""
+        deleted = 0
+        with self._sessions.begin() as session:
+            for row in (ToolCallRow, LlmCallRow):
+                result = session.execute(delete(row).where(row.created_at < older_than))
+                deleted += int(result.rowcount)  # type: ignore[attr-defined]
+        return deleted

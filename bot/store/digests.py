@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from bot.store.sessions import Sessions
+from bot.store.sessions import Sessions, insert_new
 from bot.store.tables import DigestRunRow, DigestScheduleRow, utcnow
 
 
@@ -103,20 +104,25 @@ class Digests:
             session.delete(row)
             return True
 
-    def claim_run(self, schedule_id: int, slot: str) -> int | None:
+    def claim_run(
+        self, schedule_id: int, slot: str, *, session: Session | None = None
+    ) -> int | None:
         """Claim the run of `schedule_id` for `slot`; None when it was already claimed."""
-        try:
-            with self._sessions.begin() as session:
-                row = DigestRunRow(schedule_id=schedule_id, slot=slot)
-                session.add(row)
-                session.flush()
-                return row.id
-        except IntegrityError:
-            return None
+        with self._sessions.join(session) as tx:
+            values = {"schedule_id": schedule_id, "slot": slot, "status": "claimed"}
+            if not insert_new(tx, DigestRunRow, {**values, "claimed_at": utcnow()}):
+                return None
+            return tx.scalar(
+                select(DigestRunRow.id).where(
+                    DigestRunRow.schedule_id == schedule_id, DigestRunRow.slot == slot
+                )
+            )
 
-    def finish_run(self, run_id: int, *, error: str | None = None) -> None:
-        with self._sessions.begin() as session:
-            row = session.get_one(DigestRunRow, run_id)
+    def finish_run(
+        self, run_id: int, *, error: str | None = None, session: Session | None = None
+    ) -> None:
+        with self._sessions.join(session) as tx:
+            row = tx.get_one(DigestRunRow, run_id)
             row.status = "failed" if error else "posted"
             row.error = error
             row.finished_at = utcnow()

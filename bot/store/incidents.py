@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.store.keys import clip, fit
 from bot.store.sessions import Sessions
 from bot.store.tables import IncidentMuteRow, IncidentRow, utcnow
 
@@ -93,11 +94,15 @@ class Incidents:
         window: timedelta,
         facts: dict[str, Any] | None = None,
         now: datetime | None = None,
+        session: Session | None = None,
     ) -> Occurrence:
+        """Record a failing run; in `session`'s transaction when given (the caller commits the
+        occurrence together with its "handled" mark)."""
         now = now or utcnow()
-        with self._sessions.begin() as session:
-            muted = self._muted(session, fingerprint, now)
-            row = session.scalars(
+        fingerprint, run_id = fit(fingerprint), fit(run_id)
+        with self._sessions.join(session) as tx:
+            muted = self._muted(tx, fingerprint, now)
+            row = tx.scalars(
                 select(IncidentRow)
                 .where(IncidentRow.fingerprint == fingerprint, IncidentRow.status.in_(OPEN_STATES))
                 .order_by(IncidentRow.id.desc())
@@ -117,26 +122,33 @@ class Incidents:
                 return Occurrence(incident=_incident(row), new=False, repeat=repeat, muted=muted)
             row = IncidentRow(
                 fingerprint=fingerprint,
-                system=system,
-                subject=subject,
-                node=node,
+                system=clip(system, 32),
+                subject=clip(subject, 255),
+                node=clip(node, 255),
                 title=title,
                 last_run_id=run_id,
                 first_seen_at=now,
                 last_seen_at=now,
                 facts=facts,
             )
-            session.add(row)
-            session.flush()
+            tx.add(row)
+            tx.flush()
             return Occurrence(incident=_incident(row), new=True, repeat=False, muted=muted)
 
     def record_success(
-        self, *, system: str, subject: str, run_id: str, now: datetime | None = None
+        self,
+        *,
+        system: str,
+        subject: str,
+        run_id: str,
+        now: datetime | None = None,
+        session: Session | None = None,
     ) -> list[Incident]:
         """Resolve the open incidents of `subject`; returns those resolved."""
         now = now or utcnow()
-        with self._sessions.begin() as session:
-            rows = session.scalars(
+        subject = clip(subject, 255)
+        with self._sessions.join(session) as tx:
+            rows = tx.scalars(
                 select(IncidentRow).where(
                     IncidentRow.system == system,
                     IncidentRow.subject == subject,
@@ -146,15 +158,22 @@ class Incidents:
             for row in rows:
                 row.status = "resolved"
                 row.resolved_at = now
-                row.resolved_by = f"automatically: run {run_id} succeeded"
+                row.resolved_by = clip(f"automatically: run {run_id} succeeded", 128)
             return [_incident(row) for row in rows]
 
     def attach_thread(
-        self, incident_id: int, *, platform: str, workspace: str, channel: str, thread: str
+        self,
+        incident_id: int,
+        *,
+        platform: str,
+        workspace: str,
+        channel: str,
+        thread: str,
+        session: Session | None = None,
     ) -> Incident:
         """Remember where the incident is discussed (first writer wins)."""
-        with self._sessions.begin() as session:
-            row = session.get_one(IncidentRow, incident_id)
+        with self._sessions.join(session) as tx:
+            row = tx.get_one(IncidentRow, incident_id)
             if row.thread is None:
                 row.platform, row.workspace = platform, workspace
                 row.channel, row.thread = channel, thread
@@ -190,6 +209,7 @@ class Incidents:
             return _incident(row)
 
     def mute(self, fingerprint: str, *, by: str, until: datetime | None) -> None:
+        fingerprint = fit(fingerprint)
         with self._sessions.begin() as session:
             row = session.get(IncidentMuteRow, fingerprint)
             if row is None:
@@ -198,6 +218,7 @@ class Incidents:
                 row.muted_by, row.until, row.muted_at = by, until, utcnow()
 
     def unmute(self, fingerprint: str) -> bool:
+        fingerprint = fit(fingerprint)
         with self._sessions.begin() as session:
             row = session.get(IncidentMuteRow, fingerprint)
             if row is None:
@@ -232,5 +253,6 @@ class Incidents:
 
     @staticmethod
     def _muted(session: Session, fingerprint: str, now: datetime) -> bool:
+        fingerprint = fit(fingerprint)
         row = session.get(IncidentMuteRow, fingerprint)
         return row is not None and (row.until is None or row.until > now)

@@ -1,25 +1,26 @@
-"""Accepted work: a handler records the job (keyed by the platform's event id) before it
-acknowledges, then a worker claims and runs it. A job left `running` by a crash is claimed
-again when its lease ends.
+"""The jobs of the embedded engine (`bot.work.local`): a row per accepted event.
+
+A handler inserts the row (its key is the platform's event id, so a redelivery is refused)
+before it acknowledges; a worker claims it with a conditional update — of two claimers only one
+sees it still queued — and records the outcome. A claimed job names its worker: when that
+worker's heartbeat stops (`bot.store.workers`), `release_dead` puts the job back in the queue.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
+from bot.store.keys import fit
 from bot.store.sessions import Sessions
 from bot.store.tables import JobRow, utcnow
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-# Built once: compiling a statement per call would cost more than running it.
-_INSERT = insert(JobRow).returning(JobRow.id, JobRow.key, sort_by_parameter_order=True)
-CANDIDATES = 5  # rows looked at per claim; another claimer may take some of them first
+_INSERT = insert(JobRow).returning(JobRow.id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,168 +28,118 @@ class JobItem:
     id: int
     key: str
     kind: str
-    payload: dict[str, Any]
-    attempts: int
-
-
-@dataclass
-class _Ticket:
-    """One submit waiting for the transaction that carries it."""
-
-    values: dict[str, Any]
-    done: bool = False
-    job_id: int | None = None
-    error: BaseException | None = field(default=None, repr=False)
+    payload: Any
+    attempts: int  # runs so far, this one included
+    created_at: datetime
 
 
 class Jobs:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
-        self._cond = threading.Condition()
-        self._pending: list[_Ticket] = []
-        self._writing = False
 
-    def submit(self, key: str, kind: str, payload: dict[str, Any]) -> int | None:
-        """Record a job; None when `key` was already submitted (a duplicate delivery).
-
-        A platform is waiting for its acknowledgement until this commits. Concurrent submits
-        share one transaction (group commit): whoever finds no write under way writes every
-        submit queued so far, so a burst of events costs a few commits instead of one each.
-        """
+    def submit(self, key: str, kind: str, payload: Any) -> int | None:
+        """Record a job; None when `key` was already submitted (a duplicate delivery)."""
         now = utcnow()
-        ticket = _Ticket(
-            {
-                "key": key[:255],
-                "kind": kind,
-                "payload": payload,
-                "status": QUEUED,
-                "attempts": 0,
-                "run_after": now,
-                "created_at": now,
-            }
-        )
-        with self._cond:
-            self._pending.append(ticket)
-            while self._writing and not ticket.done:
-                # Woken by the writer's commit; the timeout only bounds a missed wake-up.
-                self._cond.wait(timeout=1.0)
-            if not ticket.done:
-                self._writing = True
-                batch, self._pending = self._pending, []
-        if not ticket.done:
-            try:
-                self._write(batch)
-            except BaseException as exc:
-                for waiting in batch:
-                    waiting.error = exc
-                raise
-            finally:
-                with self._cond:
-                    for waiting in batch:
-                        waiting.done = True
-                    self._writing = False
-                    self._cond.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.job_id
-
-    def _write(self, batch: list[_Ticket]) -> None:
+        values = {
+            "key": fit(key),
+            "kind": kind,
+            "payload": payload,
+            "status": QUEUED,
+            "attempts": 0,
+            "run_after": now,
+            "created_at": now,
+        }
         try:
-            self._insert(batch)
-        except IntegrityError:
-            # Another process inserted one of these keys meanwhile (PostgreSQL: no writer
-            # lock). Each submit on its own then learns whether it was the duplicate.
-            for ticket in batch:
-                try:
-                    self._insert([ticket])
-                except IntegrityError:
-                    ticket.job_id = None
-                except SQLAlchemyError as exc:  # only this submit failed; the others stand
-                    ticket.error = exc
-
-    def _insert(self, batch: list[_Ticket]) -> None:
-        # Core statements: the ORM's unit of work costs more than the insert itself.
-        with self._sessions.begin(urgent=True) as session:
-            connection = session.connection()
-            keys = {ticket.values["key"] for ticket in batch}
-            taken = set(connection.scalars(select(JobRow.key).where(JobRow.key.in_(keys))))
-            fresh: dict[str, _Ticket] = {}
-            for ticket in batch:
-                key = ticket.values["key"]
-                if key not in taken and key not in fresh:
-                    fresh[key] = ticket
-            if fresh:
-                rows = connection.execute(_INSERT, [t.values for t in fresh.values()])
-                ids = {row.key: int(row.id) for row in rows}
-            else:
-                ids = {}
-        for ticket in batch:
-            first = fresh.get(ticket.values["key"]) is ticket
-            ticket.job_id = ids.get(ticket.values["key"]) if first else None
-
-    def claim(self, *, lease: timedelta, job_id: int | None = None) -> JobItem | None:
-        """Take the oldest runnable job (or `job_id`), leasing it to this worker."""
-        now = utcnow()
-        runnable = or_(
-            (JobRow.status == QUEUED) & (JobRow.run_after <= now),
-            (JobRow.status == RUNNING) & (JobRow.locked_until < now),
-        )
-        with self._sessions.begin() as session:
-            query = (
-                select(JobRow.id)
-                .where(runnable)
-                .order_by(JobRow.id)
-                .limit(CANDIDATES)
-                .with_for_update(skip_locked=True)
-            )
-            if job_id is not None:
-                query = query.where(JobRow.id == job_id)
-            for candidate in session.scalars(query).all():
-                # The conditional update is the claim: of two claimers (threads, processes,
-                # replicas — SQLite has no SKIP LOCKED) only one sees a row still runnable.
-                claimed = session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == candidate, runnable)
-                    .values(status=RUNNING, attempts=JobRow.attempts + 1, locked_until=now + lease)
+            with self._sessions.begin() as session:
+                return int(
+                    session.execute(insert(JobRow).returning(JobRow.id), values).scalar_one()
                 )
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                    row = session.scalars(
-                        select(JobRow)
-                        .where(JobRow.id == candidate)
-                        .execution_options(populate_existing=True)
-                    ).one()
-                    return JobItem(
-                        id=row.id,
-                        key=row.key,
-                        kind=row.kind,
-                        payload=row.payload,
-                        attempts=row.attempts,
-                    )
+        except IntegrityError:
             return None
 
-    def finish(self, job_id: int) -> None:
+    def claim(self, worker: str) -> JobItem | None:
+        """Take the oldest due job for `worker`; None when nothing is due."""
+        now = utcnow()
         with self._sessions.begin() as session:
-            row = session.get_one(JobRow, job_id)
-            row.status = DONE
-            row.finished_at = utcnow()
-            row.locked_until = None
+            candidates = session.scalars(
+                select(JobRow.id)
+                .where(JobRow.status == QUEUED, JobRow.run_after <= now)
+                .order_by(JobRow.id)
+                .limit(5)
+            ).all()
+            for candidate in candidates:
+                claimed = session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == candidate, JobRow.status == QUEUED)
+                    .values(status=RUNNING, attempts=JobRow.attempts + 1, worker_id=worker)
+                    .returning(
+                        JobRow.id,
+                        JobRow.key,
+                        JobRow.kind,
+                        JobRow.payload,
+                        JobRow.attempts,
+                        JobRow.created_at,
+                    )
+                ).first()
+                if claimed is not None:
+                    return JobItem(
+                        id=claimed.id,
+                        key=claimed.key,
+                        kind=claimed.kind,
+                        payload=claimed.payload,
+                        attempts=claimed.attempts,
+                        created_at=claimed.created_at,
+                    )
+        return None
 
-    def fail(self, job_id: int, error: str, *, retry_at: datetime | None) -> None:
-        """Record a failure; with `retry_at` the job runs again then, else it stays failed."""
+    def next_due(self) -> datetime | None:
+        """When the earliest queued job becomes due (the dispatcher sleeps until then)."""
+        with self._sessions() as session:
+            return session.scalar(select(func.min(JobRow.run_after)).where(JobRow.status == QUEUED))
+
+    # The outcome of a run is recorded only while the job is still that worker's: a job put back
+    # in the queue (its worker was declared dead, or stopped) belongs to whoever runs it next.
+
+    def finish(self, job_id: int, worker: str) -> None:
+        self._end(job_id, worker, DONE, None)
+
+    def fail(self, job_id: int, worker: str, error: str) -> None:
+        """Give the job up: it ran its last attempt."""
+        self._end(job_id, worker, FAILED, error)
+
+    def retry(self, job_id: int, worker: str, error: str, *, at: datetime) -> None:
         with self._sessions.begin() as session:
-            row = session.get_one(JobRow, job_id)
-            row.error = error[:2000]
-            row.locked_until = None
-            if retry_at is None:
-                row.status = FAILED
-                row.finished_at = utcnow()
-            else:
-                row.status = QUEUED
-                row.run_after = retry_at
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.worker_id == worker)
+                .values(status=QUEUED, run_after=at, worker_id=None, error=error[:2000])
+            )
+
+    def release(self, worker: str) -> int:
+        """Put `worker`'s running jobs back in the queue, as if they had not started (a
+        graceful stop that could not wait for them)."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.status == RUNNING, JobRow.worker_id == worker)
+                .values(status=QUEUED, worker_id=None, attempts=JobRow.attempts - 1)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_dead(self, alive: list[str]) -> int:
+        """Requeue running jobs whose worker is not in `alive` (crashed, or killed)."""
+        with self._sessions.begin() as session:
+            orphaned = or_(JobRow.worker_id.is_(None), JobRow.worker_id.not_in(alive))
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.status == RUNNING, orphaned)
+                .values(status=QUEUED, worker_id=None, run_after=utcnow())
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def status(self, key: str) -> str | None:
         with self._sessions() as session:
-            return session.scalar(select(JobRow.status).where(JobRow.key == key[:255]))
+            return session.scalar(select(JobRow.status).where(JobRow.key == fit(key)))
 
     def counts(self) -> dict[str, int]:
         with self._sessions() as session:
@@ -196,3 +147,33 @@ class Jobs:
                 select(JobRow.status, func.count()).group_by(JobRow.status)
             ).all()
         return {status: int(count) for status, count in rows}
+
+    def oldest_waiting(self) -> datetime | None:
+        """When the oldest job still queued or running was accepted."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.min(JobRow.created_at)).where(JobRow.status.in_((QUEUED, RUNNING)))
+            )
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete finished jobs (done or failed) older than `older_than`."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(JobRow).where(
+                    JobRow.status.in_((DONE, FAILED)), JobRow.created_at < older_than
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _end(self, job_id: int, worker: str, status: str, error: str | None) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.worker_id == worker)
+                .values(
+                    status=status,
+                    worker_id=None,
+                    finished_at=utcnow(),
+                    error=None if error is None else error[:2000],
+                )
+            )

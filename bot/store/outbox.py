@@ -1,23 +1,26 @@
-"""The outbox: every outgoing post is a row first, then delivered, retried, never duplicated.
+"""The outbox: one row per logical outgoing post, the record that it was sent.
 
-Delivery is at-least-once between "the platform accepted it" and `mark_sent`; the unique
-idempotency key guarantees one row per logical post (event id, incident fingerprint, digest
-slot), so retries of the *same* work never create a second post.
+Every post has an idempotency key (derived from the event, the incident or the digest slot).
+Before a request leaves, `attempt` writes the row as ``sending`` and counts the attempt; once
+the platform confirms, `sent` stores its message id. A row found ``sending`` on a later attempt
+means an earlier request may have reached the platform: the sender reconciles (looks for the
+message by its key) before it sends again, so a retry never posts a second copy where the
+platform lets us look. ``sent`` and ``dead`` rows are final.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
 
-from bot.store.sessions import Sessions
+from bot.store.keys import fit
+from bot.store.sessions import Sessions, insert_new
 from bot.store.tables import OutboxRow, utcnow
 
-PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+SENDING, SENT, DEAD = "sending", "sent", "dead"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,12 +32,12 @@ class OutboxItem:
     channel: str
     thread: str | None
     kind: str
-    update_ref: str | None
     body: dict[str, Any]
     status: str
     attempts: int
     remote_ref: str | None
     last_error: str | None
+    created_at: datetime
 
 
 def _item(row: OutboxRow) -> OutboxItem:
@@ -46,12 +49,12 @@ def _item(row: OutboxRow) -> OutboxItem:
         channel=row.channel,
         thread=row.thread,
         kind=row.kind,
-        update_ref=row.update_ref,
         body=row.body,
         status=row.status,
         attempts=row.attempts,
         remote_ref=row.remote_ref,
         last_error=row.last_error,
+        created_at=row.created_at,
     )
 
 
@@ -59,107 +62,87 @@ class Outbox:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
-    def enqueue(
+    def attempt(
         self,
         key: str,
         *,
         platform: str,
         workspace: str,
         channel: str,
+        thread: str | None,
+        kind: str,
         body: dict[str, Any],
-        thread: str | None = None,
-        kind: str = "post",
-        update_ref: str | None = None,
-    ) -> bool:
-        """Record a post; False when `key` was already recorded (nothing is added)."""
-        try:
-            with self._sessions.begin() as session:
-                session.add(
-                    OutboxRow(
-                        idempotency_key=key[:255],
-                        platform=platform,
-                        workspace=workspace,
-                        channel=channel,
-                        thread=thread,
-                        kind=kind,
-                        update_ref=update_ref,
-                        body=body,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+    ) -> OutboxItem:
+        """Record that a send of `key` is about to start; returns the row as it stands now.
 
-    def claim_due(
-        self, *, platform: str, limit: int = 10, lease: timedelta = timedelta(seconds=60)
-    ) -> list[OutboxItem]:
-        """Take up to `limit` due posts for delivery.
-
-        A claimed post is leased: if the sender dies before `mark_sent`, it becomes due again
-        when the lease ends. PostgreSQL skips rows another sender holds.
+        The first attempt stores `body` (the rendered message); later attempts keep the stored
+        body, so what is sent never changes between retries. `attempts` > 1 with status
+        ``sending`` tells the caller an earlier request may have arrived.
         """
-        now = utcnow()
-        due = (
-            (OutboxRow.platform == platform)
-            & OutboxRow.status.in_((PENDING, SENDING))
-            & (OutboxRow.next_attempt_at <= now)
-        )
-        claimed: list[OutboxItem] = []
         with self._sessions.begin() as session:
-            candidates = session.scalars(
-                select(OutboxRow.id)
-                .where(due)
-                .order_by(OutboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for candidate in candidates:
-                # The conditional update is the claim, safe between senders and processes
-                # even on SQLite, which has no SKIP LOCKED.
-                result = session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == candidate, due)
-                    .values(
-                        status=SENDING,
-                        attempts=OutboxRow.attempts + 1,
-                        next_attempt_at=now + lease,
-                    )
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    row = session.scalars(
-                        select(OutboxRow)
-                        .where(OutboxRow.id == candidate)
-                        .execution_options(populate_existing=True)
-                    ).one()
-                    claimed.append(_item(row))
-        return claimed
+            insert_new(
+                session,
+                OutboxRow,
+                {
+                    "idempotency_key": fit(key),
+                    "platform": platform,
+                    "workspace": workspace,
+                    "channel": channel,
+                    "thread": thread,
+                    "kind": kind,
+                    "body": body,
+                    "status": SENDING,
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                },
+            )
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.idempotency_key == fit(key), OutboxRow.status == SENDING)
+                .values(attempts=OutboxRow.attempts + 1)
+            )
+            row = session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.idempotency_key == fit(key))
+                .execution_options(populate_existing=True)
+            ).one()
+            return _item(row)
 
-    def mark_sent(self, item_id: int, remote_ref: str | None) -> None:
+    def sent(self, item_id: int, remote_ref: str | None) -> None:
         with self._sessions.begin() as session:
-            row = session.get_one(OutboxRow, item_id)
-            row.status = SENT
-            row.remote_ref = remote_ref
-            row.sent_at = utcnow()
-            row.last_error = None
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(status=SENT, remote_ref=remote_ref, sent_at=utcnow(), last_error=None)
+            )
 
-    def mark_retry(self, item_id: int, error: str, *, at: datetime) -> None:
+    def started(self, item_id: int, remote_ref: str) -> None:
+        """Remember a message id while the send is still going (a streamed answer's message)."""
         with self._sessions.begin() as session:
-            row = session.get_one(OutboxRow, item_id)
-            row.status = PENDING
-            row.last_error = error[:2000]
-            row.next_attempt_at = at
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id == item_id).values(remote_ref=remote_ref)
+            )
 
-    def mark_dead(self, item_id: int, error: str) -> None:
-        """Give up on a post (e.g. the channel is gone); it stays visible for operators."""
+    def failed(self, item_id: int, error: str) -> None:
+        """Note why this attempt failed; the row stays ``sending`` for the next attempt."""
         with self._sessions.begin() as session:
-            row = session.get_one(OutboxRow, item_id)
-            row.status = DEAD
-            row.last_error = error[:2000]
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id == item_id).values(last_error=error[:2000])
+            )
+
+    def dead(self, item_id: int, error: str) -> None:
+        """Give up on a post (the channel is gone …); it stays visible to operators."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(status=DEAD, last_error=error[:2000])
+            )
 
     def get(self, key: str) -> OutboxItem | None:
         with self._sessions() as session:
             row = session.scalars(
-                select(OutboxRow).where(OutboxRow.idempotency_key == key[:255])
+                select(OutboxRow).where(OutboxRow.idempotency_key == fit(key))
             ).one_or_none()
             return None if row is None else _item(row)
 
@@ -169,3 +152,13 @@ class Outbox:
                 select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
             ).all()
         return {status: int(count) for status, count in rows}
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete sent and dead rows older than `older_than` (their retries are long over)."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(OutboxRow).where(
+                    OutboxRow.status.in_((SENT, DEAD)), OutboxRow.created_at < older_than
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]

@@ -17,6 +17,19 @@ from sqlalchemy import Engine
 SCRIPT_LOCATION = "bot.store:migrations"
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """What our models describe (Alembic's filter when comparing them with a database).
+
+    slack_sdk's installation and OAuth-state stores create their own ``slack_*`` tables, and
+    procrastinate's schema (migration 0003) is its own.
+    """
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    table_name = name if type_ == "table" else getattr(table, "name", None)
+    return not (table_name or "").startswith(("slack_", "procrastinate_"))
+
+
 def _config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)

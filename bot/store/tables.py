@@ -89,12 +89,40 @@ class MessageRow(Base):
 
 
 class ProcessedEventRow(Base):
-    """Idempotency ledger: a key is inserted once; a second insert means "already handled"."""
+    """The "handled" mark: inserted in the transaction that stores the effect it guards, with
+    the effect's outcome (a reply, the posts an alert decided on) so a retry can finish the job
+    from it instead of doing the work again."""
 
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    result: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AcceptedEventRow(Base):
+    """A platform event accepted as work on PostgreSQL, where procrastinate holds the job: the
+    row commits in the transaction that defers the job, so a redelivery finds it. It keeps the
+    job's payload too (procrastinate's job carries only the key)."""
+
+    __tablename__ = "accepted_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WorkerRow(Base):
+    """A process running jobs of the embedded engine; its heartbeat says it is alive."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ToolCallRow(Base):
@@ -110,7 +138,7 @@ class ToolCallRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class LlmCallRow(Base):
@@ -200,10 +228,13 @@ class DigestRunRow(Base):
 
 
 class OutboxRow(Base):
-    """Every outgoing post. `idempotency_key` is unique, so a post is recorded — and sent — once."""
+    """Every outgoing post: `idempotency_key` is unique, so one logical post has one row.
+
+    A row is written as ``sending`` (attempts + 1) before the request leaves, so a retry knows
+    the platform may already have the message and reconciles before sending again.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -211,21 +242,21 @@ class OutboxRow(Base):
     workspace: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(128))
     thread: Mapped[str | None] = mapped_column(String(128))
-    # "post" a new message, or "update" the message in `update_ref`.
+    # post | update | ephemeral | delete | respond | stream
     kind: Mapped[str] = mapped_column(String(16), default="post")
-    update_ref: Mapped[str | None] = mapped_column(String(128))
+    # The rendered message, as sent (rendered once, on the first attempt).
     body: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default="sending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     remote_ref: Mapped[str | None] = mapped_column(String(128))  # e.g. Slack message ts
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[datetime | None]
 
 
 class JobRow(Base):
-    """Accepted work (an inbox): persisted before the platform is acknowledged."""
+    """Accepted work of the embedded engine (SQLite): persisted before the platform is
+    acknowledged; `key` (the platform's event id) refuses a redelivery."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),)
@@ -233,11 +264,11 @@ class JobRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[Any] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
-    locked_until: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(64), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

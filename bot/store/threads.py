@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.messages import ThreadRef
+from bot.store.keys import fit
 from bot.store.sessions import Sessions
 from bot.store.tables import ConversationRow, MessageRow, utcnow
 
@@ -65,15 +67,16 @@ class Threads:
         author: str = "",
         event_id: str | None = None,
         payload: dict[str, Any] | None = None,
+        session: Session | None = None,
     ) -> None:
-        with self._sessions.begin() as session:
-            session.add(
+        with self._sessions.join(session) as tx:
+            tx.add(
                 MessageRow(
                     conversation_id=conversation_id,
                     role=role,
                     author=author,
                     text=text,
-                    event_id=event_id,
+                    event_id=None if event_id is None else fit(event_id),
                     payload=payload,
                 )
             )
@@ -90,7 +93,7 @@ class Threads:
                     ConversationRow.channel == ref.channel,
                     ConversationRow.thread == ref.thread,
                     MessageRow.role == "bot",
-                    MessageRow.event_id == event_id,
+                    MessageRow.event_id == fit(event_id),
                 )
                 .order_by(MessageRow.id.desc())
                 .limit(1)

@@ -2,10 +2,11 @@
 Mode or over HTTP, for one workspace (bot token) or many (OAuth).
 
 Modules: `inbound` (payload → `SlackTurn` → `InboundMessage`, pure), `blocks` (`Reply` → Block
-Kit within Slack's limits, pure), `app` (Bolt wiring, the ack path), `worker` (answering a turn
-off the request path), `progress` ("working…" edits, assistant status), `delivery` (the outbox
-senders), `clients` (Web API clients with retries, tokens per workspace), `oauth` (installation
-and state stores on the bot's database), `alerts` (other bots' alerts in, incident posts out).
+Kit within Slack's limits, pure), `signature` (request signatures on the raw bytes), `app`
+(Bolt wiring, the ack path), `worker` (answering a turn off the request path), `progress`
+("working…" edits, assistant status), `poster` (the one send path: outbox rows, reconciling
+before a resend), `clients` (Web API clients, tokens per workspace), `oauth` (installation and
+state stores on the bot's database), `alerts` (other bots' alerts in, incident posts out).
 See docs/slack.md and docs/alerts.md.
 """
 

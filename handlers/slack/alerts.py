@@ -8,7 +8,8 @@
   told about, so repeats and the "resolved" note land there.
 
 It also posts the scheduled digests (``digest`` jobs the clock submitted) to the channel they
-were scheduled in, the same way: one outbox row per part of the reply.
+were scheduled in, the same way. Everything goes through the one send path (`SlackPoster`),
+keyed by the incident or the digest slot, so a job that runs again posts nothing twice.
 
 The desk decides (is it an alert, which incident, what to say); this module only translates
 and posts.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,23 +27,22 @@ from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers, Post
 from bot.messages import Reply, ThreadRef
 from bot.playbooks.schedules import DIGEST_JOB, job_key
 from bot.rendering import from_dict, to_dict
-from bot.store.outbox import SENT
+from bot.work import Attempt, JobKind
 from handlers.slack.blocks import render_blocks
-from handlers.slack.delivery import POST, SlackDelivery
 from handlers.slack.inbound import PLATFORM
+from handlers.slack.poster import PostRefused, SlackPoster, Workspace
 from handlers.slack.worker import redact_strings
 
 log = logging.getLogger(__name__)
 
 ALERT_MESSAGE_JOB = "slack.alert_message"
-# How long to wait for a new incident's first post before its thread is known.
-THREAD_WAIT_S = 30.0
 
 
 def alert_message(body: dict[str, Any], *, bot_user_id: str | None) -> dict[str, Any] | None:
-    """Another bot's top-level message in a channel, as a job payload; None otherwise."""
-    event = body.get("event") or {}
-    if event.get("type") != "message" or event.get("thread_ts"):
+    """Another bot's top-level message in a channel, as a job payload; None otherwise (and for
+    any payload that is not shaped like one: wrong types read as absent)."""
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") != "message" or event.get("thread_ts"):
         return None
     if not (event.get("bot_id") or event.get("subtype") == "bot_message"):
         return None
@@ -50,54 +51,68 @@ def alert_message(body: dict[str, Any], *, bot_user_id: str | None) -> dict[str,
     if event.get("channel_type") not in (None, "channel", "group"):
         return None
     text = _flatten(event)
-    if not text.strip() or not event.get("channel") or not event.get("ts"):
+    channel, ts = _str(event.get("channel")), _str(event.get("ts"))
+    if not text.strip() or not channel or not ts:
         return None
-    authorizations = body.get("authorizations") or [{}]
+    authorizations = body.get("authorizations")
+    first = authorizations[0] if isinstance(authorizations, list) and authorizations else None
+    profile = event.get("bot_profile")
     return {
-        "team": str(body.get("team_id") or event.get("team") or ""),
-        "enterprise": body.get("enterprise_id"),
-        "enterprise_install": bool(authorizations[0].get("is_enterprise_install")),
-        "channel": str(event["channel"]),
-        "ts": str(event["ts"]),
-        "bot": str(event.get("bot_id") or ""),
-        "username": str(
-            event.get("username") or (event.get("bot_profile") or {}).get("name") or ""
-        ),
+        "team": _str(body.get("team_id")) or _str(event.get("team")),
+        "enterprise": _str(body.get("enterprise_id")) or None,
+        "enterprise_install": isinstance(first, dict) and bool(first.get("is_enterprise_install")),
+        "channel": channel,
+        "ts": ts,
+        "bot": _str(event.get("bot_id")),
+        "username": _str(event.get("username"))
+        or (_str(profile.get("name")) if isinstance(profile, dict) else ""),
         "text": text,
     }
 
 
+# Slack's blocks nest a few levels (rich_text → section → elements); deeper is not a message.
+_MAX_BLOCK_DEPTH = 8
+
+
 def _flatten(event: dict[str, Any]) -> str:
     """Text, attachment and block text of a message, one piece per line."""
-    parts = [str(event.get("text") or "")]
-    for attachment in event.get("attachments") or ():
+    parts = [_str(event.get("text"))]
+    for attachment in _list(event.get("attachments")):
         if isinstance(attachment, dict):
+            parts += [_str(attachment.get(k)) for k in ("pretext", "title", "text", "fallback")]
             parts += [
-                str(attachment.get(k) or "") for k in ("pretext", "title", "text", "fallback")
-            ]
-            parts += [
-                f"{f.get('title', '')}: {f.get('value', '')}"
-                for f in attachment.get("fields") or ()
+                f"{_str(f.get('title'))}: {_str(f.get('value'))}"
+                for f in _list(attachment.get("fields"))
                 if isinstance(f, dict)
             ]
-    for block in event.get("blocks") or ():
+    for block in _list(event.get("blocks")):
         parts += list(_block_text(block))
     return "\n".join(p for p in parts if p.strip())
 
 
-def _block_text(block: Any) -> Sequence[str]:
-    if isinstance(block, dict):
-        found: list[str] = []
-        text = block.get("text")
-        if isinstance(text, dict) and text.get("text"):
-            found.append(str(text["text"]))
-        elif isinstance(text, str):
-            found.append(text)
-        for key in ("fields", "elements"):
-            for child in block.get(key) or ():
-                found += _block_text(child)
-        return found
-    return []
+def _block_text(block: Any, depth: int = 0) -> Sequence[str]:
+    if not isinstance(block, dict) or depth > _MAX_BLOCK_DEPTH:
+        return []
+    found: list[str] = []
+    text = block.get("text")
+    if isinstance(text, dict) and _str(text.get("text")):
+        found.append(text["text"])
+    elif isinstance(text, str):
+        found.append(text)
+    for key in ("fields", "elements"):
+        for child in _list(block.get(key)):
+            found += _block_text(child, depth + 1)
+    return found
+
+
+# Another bot's payload is not trusted to be well formed: a non-string where Slack sends text
+# reads as absent, so the conversion never raises (and never str()s a nested structure).
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 class SlackAlerts:
@@ -106,35 +121,34 @@ class SlackAlerts:
         *,
         desk: AlertDesk,
         matchers: AlertMatchers,
-        delivery: SlackDelivery,
+        poster: SlackPoster,
         redact: Any,
         channel: str,
         workspace: str,
         follow_bots: Sequence[str] = (),
-        thread_wait: float = THREAD_WAIT_S,
         digest: Callable[[dict[str, Any]], Reply | None] | None = None,
     ) -> None:
         self._digest = digest
         self._desk = desk
         self._matchers = matchers
-        self._delivery = delivery
+        self._poster = poster
         self._redact = redact
         self._channel = channel
         self._workspace = workspace
         self._follow = {b.strip().lower() for b in follow_bots if b.strip()}
-        self._thread_wait = thread_wait
 
-    def jobs(self) -> dict[str, Any]:
-        return {
-            ALERT_JOB: self.on_alert,
-            ALERT_MESSAGE_JOB: self.on_message,
-            DIGEST_JOB: self.on_digest,
-        }
+    def jobs(self) -> list[JobKind[Any]]:
+        return [
+            JobKind(ALERT_JOB, self.on_alert, Alert),
+            JobKind(ALERT_MESSAGE_JOB, self.on_message, dict),
+            JobKind(DIGEST_JOB, self.on_digest, dict),
+        ]
 
-    def on_alert(self, payload: dict[str, Any]) -> None:
-        self._post(self._desk.process(Alert.from_dict(payload)), meta={})
+    def on_alert(self, alert: Alert, attempt: Attempt) -> None:
+        posts = self._desk.process(alert, delivery=f"webhook:{alert.key}", final=attempt.final)
+        self._post(posts, Workspace(team=""))
 
-    def on_message(self, payload: dict[str, Any]) -> None:
+    def on_message(self, payload: dict[str, Any], attempt: Attempt) -> None:
         who = {payload.get("bot", "").lower(), payload.get("username", "").lower()} - {""}
         if self._follow and not who & self._follow:
             return
@@ -147,13 +161,15 @@ class SlackAlerts:
         alert = self._matchers.match(str(payload["text"]), thread=thread)
         if alert is None:
             return
-        meta = {
-            "enterprise": payload.get("enterprise"),
-            "enterprise_install": payload.get("enterprise_install"),
-        }
-        self._post(self._desk.process(alert), meta=meta)
+        workspace = Workspace(
+            team=str(payload["team"]),
+            enterprise=payload.get("enterprise"),
+            enterprise_install=bool(payload.get("enterprise_install")),
+        )
+        delivery = f"chat:{payload['team']}:{payload['channel']}:{payload['ts']}"
+        self._post(self._desk.process(alert, delivery=delivery, final=attempt.final), workspace)
 
-    def on_digest(self, payload: dict[str, Any]) -> None:
+    def on_digest(self, payload: dict[str, Any], attempt: Attempt) -> None:
         """A scheduled digest (a job the clock submitted): build it, post it to its channel."""
         if self._digest is None:
             log.warning("a digest job arrived but digests are not wired in this process")
@@ -164,22 +180,19 @@ class SlackAlerts:
         slot = datetime.fromisoformat(str(payload["slot"]))
         self._send(
             Post(reply=reply, key=job_key(int(payload["schedule_id"]), slot), thread=None),
-            team=str(payload["workspace"]),
+            Workspace(team=str(payload["workspace"])),
             channel=str(payload["channel"]),
             thread=None,
-            meta={},
         )
 
-    def _post(self, posts: Sequence[Post], *, meta: dict[str, Any]) -> None:
+    def _post(self, posts: Sequence[Post], workspace: Workspace) -> None:
         for post in posts:
             if post.thread is not None:
-                team, channel, thread = (
-                    post.thread.workspace,
-                    post.thread.channel,
-                    post.thread.thread,
-                )
+                where = replace(workspace, team=post.thread.workspace)
+                channel, thread = post.thread.channel, post.thread.thread
             elif self._channel:
-                team, channel, thread = self._workspace, self._channel, None
+                where = Workspace(team=self._workspace)
+                channel, thread = self._channel, None
             else:
                 log.warning(
                     "an alert was triaged but there is nowhere to post it: set "
@@ -187,47 +200,33 @@ class SlackAlerts:
                     extra={"key": post.key},
                 )
                 continue
-            self._send(post, team=team, channel=channel, thread=thread, meta=meta)
+            try:
+                self._send(post, where, channel=channel, thread=thread)
+            except PostRefused:
+                continue  # for good (the channel is gone …); the poster logged why
 
-    def _send(
-        self,
-        post: Post,
-        *,
-        team: str,
-        channel: str,
-        thread: str | None,
-        meta: dict[str, Any],
-    ) -> None:
-        """Post `post`, every part of it; a new top-level post's further parts (and, for an
-        incident, its later updates) go in the thread it opens."""
-        reply = to_dict(post.reply)
-        body = {"team": team, **meta, "reply": redact_strings(reply, self._redact)}
-        parts = len(render_blocks(from_dict(body["reply"])))
-        first = f"slack:{post.key}:0"
-        self._delivery.enqueue(
-            first, team=team, channel=channel, thread=thread, kind=POST, body={**body, "part": 0}
+    def _send(self, post: Post, workspace: Workspace, *, channel: str, thread: str | None) -> None:
+        """Post every part of `post`, rendered once; a new top-level post's further parts (and,
+        for an incident, its later updates) go in the thread it opens."""
+        reply = from_dict(redact_strings(to_dict(post.reply), self._redact))
+        messages = render_blocks(reply)
+        first = self._poster.post(
+            f"slack:{post.key}:0", workspace, channel=channel, thread=thread, message=messages[0]
         )
-        if thread is None and (parts > 1 or post.incident_id is not None):
-            # Wait for the new post's ts: the further parts and the incident need its thread.
-            item = self._delivery.wait_sent(first, self._thread_wait)
-            if item is None or item.status != SENT or not item.remote_ref:
-                log.warning("top-level post not delivered yet", extra={"key": first})
-                return
-            thread = item.remote_ref
+        if thread is None:
+            thread = first
             if post.incident_id is not None:
                 self._desk.attach(
                     post.incident_id,
-                    ThreadRef(platform=PLATFORM, workspace=team, channel=channel, thread=thread),
+                    ThreadRef(
+                        platform=PLATFORM, workspace=workspace.team, channel=channel, thread=first
+                    ),
                 )
-        previous = first
-        for part in range(1, parts):
-            key = f"slack:{post.key}:{part}"
-            self._delivery.enqueue(
-                key,
-                team=team,
+        for part, message in enumerate(messages[1:], start=1):
+            self._poster.post(
+                f"slack:{post.key}:{part}",
+                workspace,
                 channel=channel,
                 thread=thread,
-                kind=POST,
-                body={**body, "part": part, "after": previous},
+                message=message,
             )
-            previous = key

@@ -2,17 +2,20 @@
 
 Request path (HTTP ``POST /slack/events`` or a Socket Mode envelope) — acknowledge fast:
 
-1. Bolt verifies the signature (HTTP; a bad or stale one is answered 401 before any listener);
-2. a listener turns the payload into a `SlackTurn` (`handlers.slack.inbound`) and persists it as
-   a job keyed by the event (`Server.submit`) — a Slack retry or an ``app_mention``/``message``
-   twin finds the key taken and is only acknowledged;
+1. HTTP: the body arrives bounded in size and time (`handlers.front_door.BodyLimit`); the
+   signature is checked on the raw bytes before anything parses them (`signature.verify`), so
+   an unsigned request costs a hash and gets 401 with one log line;
+2. off the event loop, Bolt parses the signed request and a listener turns the payload into a
+   `SlackTurn` (`handlers.slack.inbound`) and persists it as a job keyed by the event
+   (`Server.submit`) — a Slack retry or an ``app_mention``/``message`` twin finds the key taken
+   and is only acknowledged; a signed body Bolt cannot parse gets 400;
 3. Bolt answers 200 (``process_before_response=True``: the ack is sent after the job is stored,
    so an acknowledged event is never lost). Nothing on this path calls Slack.
 
-The answer is built by `SlackWorker` on the server's worker pool and posted by `SlackDelivery`
-through the outbox. Connection modes: Socket Mode when an app token is set (or
-``PIPEBOT_SLACK__MODE=socket``), ``POST /slack/events`` when a signing secret is set; OAuth
-install routes when a client id and secret are set (multi-workspace).
+The answer is built by `SlackWorker` on the work engine and posted by `SlackPoster`.
+Connection modes: Socket Mode when an app token is set (or ``PIPEBOT_SLACK__MODE=socket``),
+``POST /slack/events`` when a signing secret is set; OAuth install routes when a client id and
+secret are set (multi-workspace).
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Assistant, BoltContext
+import anyio
+from slack_bolt import Ack, App, Assistant, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.error import BoltError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.alerts import AlertDesk, AlertMatchers
@@ -41,17 +45,22 @@ from bot.messages import Reply, ThreadRef
 from bot.settings import AlertSettings, SlackSettings
 from bot.store import Store
 from handlers.server import Server
+from handlers.slack import signature
 from handlers.slack.alerts import ALERT_MESSAGE_JOB, SlackAlerts, alert_message
 from handlers.slack.blocks import ACTION_PREFIX, LINK_ACTION_PREFIX
 from handlers.slack.clients import Clients, InstalledTokens, SingleToken, Tokens, make_client
-from handlers.slack.delivery import SlackDelivery
 from handlers.slack.inbound import PLATFORM, SlackTurn, from_action, from_command, from_event
 from handlers.slack.oauth import authorize, installation_store, oauth_settings
+from handlers.slack.poster import SlackPoster
 from handlers.slack.worker import THREAD_STARTED_JOB, TURN_JOB, Handle, SlackWorker
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+# Accepting is short (parse, one transaction): this many threads keep the database busy, while
+# more only queue on the interpreter lock and thrash it (bench/bench_slack_ack.py: p99 ~90 ms
+# with Starlette's default 40 threads, ~60 ms with 8, on PostgreSQL).
+ACCEPTING_THREADS = 8
 # What the app subscribes to and calls; deploy/slack-app-manifest.yaml must match (tested).
 BOT_EVENTS = (
     "app_mention",
@@ -134,12 +143,12 @@ class SlackChannel:
         self._store = store
         self._server = server
         clients = Clients(tokens, api_url=settings.api_url)
-        self.delivery = SlackDelivery(store, clients, senders=settings.senders)
+        self.poster = SlackPoster(store, clients)
         self.worker = SlackWorker(
             handle=handle,
             commands=commands,
             clients=clients,
-            delivery=self.delivery,
+            poster=self.poster,
             redact=redact,
             progress_interval=settings.progress_interval,
             stream=settings.stream,
@@ -148,7 +157,7 @@ class SlackChannel:
             SlackAlerts(
                 desk=alerts.desk,
                 matchers=alerts.matchers,
-                delivery=self.delivery,
+                poster=self.poster,
                 redact=redact,
                 channel=alerts.settings.channel,
                 workspace=alerts.settings.workspace,
@@ -158,6 +167,7 @@ class SlackChannel:
             if alerts is not None
             else None
         )
+        self._accepting = anyio.CapacityLimiter(ACCEPTING_THREADS)
         self.socket: SocketModeHandler | None = None
         if self.mode == "socket":
             app_token = settings.app_token
@@ -189,9 +199,8 @@ class SlackChannel:
             )
         signing = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         # Listeners only persist a job, on the request's own thread (process_before_response);
-        # Bolt's executor would run lazy listeners, which pipebot has none of, but its default
-        # of 5 threads is never what one wants, so it is sized with the worker pool.
-        executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="bolt")
+        # Bolt's executor would run lazy listeners, which pipebot has none of.
+        executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bolt")
         common: dict[str, Any] = {
             "name": "pipebot",
             "logger": _BOLT_LOG,
@@ -258,7 +267,6 @@ class SlackChannel:
         if self.alerts is not None:
             self._server.add_jobs(self.alerts.jobs())
         self._server.add_routes(self.routes())
-        self._server.add_service(_Delivery(self.delivery), drain=True, background=True)
         if self.socket is not None:
             self._server.add_service(_SocketMode(self.socket))
 
@@ -276,12 +284,32 @@ class SlackChannel:
 
     async def _events(self, request: Request) -> Response:
         started = time.perf_counter()
-        bolt_request = to_bolt_request(request, await request.body())
-        # Bolt is synchronous and the listener writes to the store: keep the event loop free.
-        bolt_response = await run_in_threadpool(self.bolt.dispatch, bolt_request)
+        raw = await request.body()  # already read and bounded by the front door
+        secret = self.settings.signing_secret
+        refused = signature.verify(
+            raw, request.headers, secret.get_secret_value() if secret else ""
+        )
+        if refused is not None:
+            log.warning("slack request refused", extra={"status": 401, "reason": refused})
+            self._count("unsigned", "refused")
+            return JSONResponse({"error": refused}, status_code=401)
+        # Parsing and the listener's store write run off the event loop.
+        bolt_response = await anyio.to_thread.run_sync(
+            self._dispatch, request, raw, limiter=self._accepting
+        )
         elapsed = time.perf_counter() - started
         self._server.metrics.observe(_ACK, _ACK_HELP, elapsed, transport="http")
         return to_starlette_response(bolt_response)
+
+    def _dispatch(self, request: Request, raw: bytes) -> BoltResponse:
+        try:
+            bolt_request: BoltRequest = to_bolt_request(request, raw)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            # Signed, so Slack's (or a holder of the secret's): say what was wrong, no traceback.
+            reason = f"the request body cannot be read: {type(exc).__name__}"
+            log.warning("slack request refused", extra={"status": 400, "reason": reason})
+            return BoltResponse(status=400, body=reason)
+        return self.bolt.dispatch(bolt_request)
 
     async def _oauth(self, request: Request) -> Response:
         flow = self.bolt.oauth_flow
@@ -363,11 +391,11 @@ class SlackChannel:
         if turn is None:
             self._count(kind, "ignored")
             return
-        accepted = self._submit(turn.job_key, TURN_JOB, turn.to_dict(), kind)
+        accepted = self._submit(turn.job_key, TURN_JOB, turn, kind)
         if not accepted:
             log.info("duplicate Slack delivery", extra={"key": turn.job_key})
 
-    def _submit(self, key: str, job: str, payload: dict[str, Any], kind: str) -> bool:
+    def _submit(self, key: str, job: str, payload: object, kind: str) -> bool:
         accepted = self._server.submit(key, job, payload)
         self._count(kind, "accepted" if accepted else "duplicate")
         return accepted
@@ -380,22 +408,6 @@ class SlackChannel:
             platform=PLATFORM, workspace=turn.team, channel=turn.channel, thread=turn.conversation
         )
         return self._store.threads.find(ref) is not None
-
-
-class _Delivery:
-    name = "slack-outbox"
-
-    def __init__(self, delivery: SlackDelivery) -> None:
-        self._delivery = delivery
-
-    def start(self) -> None:
-        self._delivery.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._delivery.stop(timeout)
-
-    def alive(self) -> bool:
-        return self._delivery.alive()
 
 
 class _SocketMode:

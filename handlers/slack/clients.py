@@ -1,9 +1,12 @@
-"""Slack Web API clients: one `WebClient` per bot token, with retries, and the token lookup.
+"""Slack Web API clients: one `WebClient` per bot token, and the token lookup.
 
-Retries happen in two places on purpose. The client itself retries connection errors, 500/503
-and *short* rate limits (``Retry-After`` ≤ `IN_PLACE_RETRY_AFTER_S`) in place; a longer
-``Retry-After`` surfaces as an error, and the outbox schedules the post for later instead of
-holding a sender thread asleep (`handlers.slack.delivery`).
+What a client may retry in place depends on what it sends. The posting client (`patient`)
+retries only *short* rate limits (``Retry-After`` ≤ `IN_PLACE_RETRY_AFTER_S`): a 429 means Slack
+did not take the request. It never resends after a connection error or a 5xx, when Slack may
+already have the message — `handlers.slack.poster` decides that, after looking. A longer
+``Retry-After`` surfaces as an error and the job runs again later instead of holding a thread.
+The progress client (`patient=False`) sends idempotent edits: it retries connection errors and
+gives up on any rate limit, since progress is only decoration.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from slack_sdk.http_retry import (
     RateLimitErrorRetryHandler,
     RetryState,
 )
-from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.oauth.installation_store import InstallationStore
 
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -73,14 +75,12 @@ def api_base(api_url: str | None) -> str:
 def make_client(
     token: str | None, *, api_url: str | None, timeout: int = TIMEOUT_S, patient: bool = True
 ) -> WebClient:
-    """A client for `token`. `patient=False` (progress edits) gives up on any rate limit."""
+    """A client for `token`: `patient` for posts, else for progress edits (see above)."""
     client = WebClient(token=token, base_url=api_base(api_url), timeout=timeout, logger=log)
-    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=2)]
     if patient:
-        client.retry_handlers += [
-            ShortRateLimitRetry(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ]
+        client.retry_handlers = [ShortRateLimitRetry(max_retry_count=2)]
+    else:
+        client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=2)]
     return client
 
 

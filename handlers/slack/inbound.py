@@ -22,7 +22,7 @@ one conversation.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from bot.messages import InboundMessage
@@ -65,13 +65,6 @@ class SlackTurn:
     def job_key(self) -> str:
         return f"{PLATFORM}:{self.team}:{self.event_id}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SlackTurn:
-        return cls(**data)
-
 
 def to_inbound(turn: SlackTurn, *, opened_ts: str | None = None) -> InboundMessage:
     """The core's view of `turn`; `opened_ts` is the message that opened a command's thread."""
@@ -87,20 +80,29 @@ def to_inbound(turn: SlackTurn, *, opened_ts: str | None = None) -> InboundMessa
     )
 
 
-def from_command(body: dict[str, Any]) -> SlackTurn:
-    """A slash command (form fields): the text after the command goes to the core as typed."""
+def from_command(body: dict[str, Any]) -> SlackTurn | None:
+    """A slash command (form fields): the text after the command goes to the core as typed.
+
+    None when a field a reply needs (team, channel, user, trigger id) is missing or not text.
+    """
+    team = _str(body.get("team_id"))
+    channel = _str(body.get("channel_id"))
+    user = _str(body.get("user_id"))
+    trigger = _str(body.get("trigger_id"))
+    if not team or not channel or not user or not trigger:
+        return None
     return SlackTurn(
         source="command",
-        team=str(body["team_id"]),
-        enterprise=body.get("enterprise_id") or None,
+        team=team,
+        enterprise=_str(body.get("enterprise_id")) or None,
         enterprise_install=_true(body.get("is_enterprise_install")),
-        channel=str(body["channel_id"]),
-        user=str(body["user_id"]),
-        user_name=str(body.get("user_name") or ""),
-        text=plain_text(str(body.get("text") or "")),
-        event_id=f"cmd:{body['trigger_id']}",
-        response_url=body.get("response_url") or None,
-        command=str(body.get("command") or ""),
+        channel=channel,
+        user=user,
+        user_name=_str(body.get("user_name")),
+        text=plain_text(_str(body.get("text"))),
+        event_id=f"cmd:{trigger}",
+        response_url=_str(body.get("response_url")) or None,
+        command=_str(body.get("command")),
     )
 
 
@@ -111,19 +113,21 @@ def from_event(
 
     `assistant` marks a user message in a Slack assistant thread (Bolt's `Assistant` decides).
     """
-    event = body.get("event") or {}
-    if event.get("type") not in ("app_mention", "message"):
+    event = _dict(body.get("event"))
+    kind = event.get("type")
+    if kind not in ("app_mention", "message"):
         return None
-    if event.get("subtype") not in _SPOKEN_SUBTYPES or event.get("bot_id"):
+    subtype = event.get("subtype")
+    if not isinstance(subtype, str | None) or subtype not in _SPOKEN_SUBTYPES:
         return None
-    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+    if event.get("bot_id"):
+        return None
+    user, channel, ts = _str(event.get("user")), _str(event.get("channel")), _str(event.get("ts"))
     if not user or not channel or not ts or user == bot_user_id:
         return None
-    raw = str(event.get("text") or "")
-    thread_ts = event.get("thread_ts") or None
-    mentioned = event["type"] == "app_mention" or (
-        bot_user_id is not None and f"<@{bot_user_id}" in raw
-    )
+    raw = _str(event.get("text"))
+    thread_ts = _str(event.get("thread_ts")) or None
+    mentioned = kind == "app_mention" or (bot_user_id is not None and f"<@{bot_user_id}" in raw)
     is_dm = event.get("channel_type") == "im"
     reply_thread: str | None = thread_ts or ts
     conversation = str(reply_thread)
@@ -139,14 +143,14 @@ def from_event(
         source, reply_thread, conversation = "message", thread_ts, thread_ts
     else:
         return None  # channel chatter that does not mention pipebot
-    authorization = (body.get("authorizations") or [{}])[0]
+    authorization = _dict(_first(body.get("authorizations")))
     return SlackTurn(
         source=source,
-        team=str(body.get("team_id") or event.get("team") or ""),
-        enterprise=body.get("enterprise_id") or None,
+        team=_str(body.get("team_id")) or _str(event.get("team")),
+        enterprise=_str(body.get("enterprise_id")) or None,
         enterprise_install=_true(authorization.get("is_enterprise_install")),
-        channel=str(channel),
-        user=str(user),
+        channel=channel,
+        user=user,
         text=plain_text(raw, bot_user_id=bot_user_id),
         event_id=f"msg:{channel}:{ts}",
         reply_thread=reply_thread,
@@ -161,30 +165,37 @@ def from_action(body: dict[str, Any]) -> SlackTurn | None:
     Answered in the thread of the message that carries the button, so the core's access
     policy judges the person who pressed, where they pressed.
     """
-    if body.get("type") != "block_actions" or not body.get("actions"):
+    if body.get("type") != "block_actions":
         return None
-    value = str(body["actions"][0].get("value") or "").strip()
-    user = body.get("user") or {}
-    container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    if not value or not user.get("id") or not channel:
+    value = _str(_dict(_first(body.get("actions"))).get("value")).strip()
+    user = _dict(body.get("user"))
+    container = _dict(body.get("container"))
+    channel = _str(_dict(body.get("channel")).get("id")) or _str(container.get("channel_id"))
+    user_id = _str(user.get("id"))
+    trigger = _str(body.get("trigger_id"))
+    if not value or not user_id or not channel or not trigger:
         return None  # a link button, or a press outside a conversation (App Home, modal)
-    message = body.get("message") or {}
+    message = _dict(body.get("message"))
     if container.get("is_ephemeral"):
         # An ephemeral message is no thread parent; answer where it was shown.
-        thread = container.get("thread_ts") or None
+        thread = _str(container.get("thread_ts")) or None
     else:
-        thread = message.get("thread_ts") or message.get("ts") or container.get("message_ts")
-    event_id = f"act:{body['trigger_id']}"
-    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+        thread = (
+            _str(message.get("thread_ts"))
+            or _str(message.get("ts"))
+            or _str(container.get("message_ts"))
+            or None
+        )
+    event_id = f"act:{trigger}"
+    team = _str(_dict(body.get("team")).get("id")) or _str(user.get("team_id"))
     return SlackTurn(
         source="action",
-        team=str(team),
-        enterprise=(body.get("enterprise") or {}).get("id") or None,
+        team=team,
+        enterprise=_str(_dict(body.get("enterprise")).get("id")) or None,
         enterprise_install=_true(body.get("is_enterprise_install")),
-        channel=str(channel),
-        user=str(user["id"]),
-        user_name=str(user.get("username") or user.get("name") or ""),
+        channel=channel,
+        user=user_id,
+        user_name=_str(user.get("username")) or _str(user.get("name")),
         text=value,
         event_id=event_id,
         reply_thread=thread,
@@ -220,3 +231,17 @@ def plain_text(text: str, *, bot_user_id: str | None = None) -> str:
 
 def _true(value: Any) -> bool:
     return value is True or value == "true"
+
+
+# Slack sends ids, timestamps and text as JSON strings; anything else in their place (a number,
+# an object, null) is garbage and reads as absent, so the parsers above stay total.
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else None

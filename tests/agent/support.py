@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.agent import ClaudeAgent, build_agent
+from bot.agent import build_agent
+from bot.agent.claude import ClaudeAgent
 from bot.commands import Request
 from bot.errors import NotFound, SourceUnavailable
 from bot.messages import InboundMessage

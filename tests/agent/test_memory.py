@@ -7,13 +7,13 @@ from typing import Any
 
 import anthropic
 
-from bot.agent import ClaudeAgent
+from bot.agent.claude import ClaudeAgent
+from bot.agent.transcript import Call, Exchange, compact, exchanges, remember, to_messages
 from bot.conversation import Conversation
 from bot.playbooks import default_commands
 from bot.redaction import Redactor
 from bot.store import Store
 from bot.store.threads import StoredMessage
-from bot.transcript import Call, Exchange, compact, exchanges, remember, to_messages
 from tests.agent.support import (
     API_KEY,
     airflow_toolset,

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from bot import prompts
-from bot.answer import sections_from_text
-from bot.context import ELIDED, elide_tool_results, frame, narrowing_hint, truncate
+from bot.agent.answer import sections_from_text
+from bot.agent.context import ELIDED, elide_tool_results, frame, narrowing_hint, truncate
+from bot.agent.narration import describe_call
+from bot.agent.pii import mask_columns
+from bot.agent.pricing import cost_usd, price_of
 from bot.messages import Code, Section
-from bot.narration import describe_call
-from bot.pii import mask_columns
-from bot.pricing import cost_usd, price_of
 
 
 @pytest.mark.parametrize(

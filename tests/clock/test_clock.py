@@ -19,8 +19,9 @@ from bot.playbooks.schedules import cadence
 from bot.settings import Settings
 from bot.store import Store
 from bot.store.digests import DigestSchedule
+from bot.work.local import LocalEngine
 from handlers.clock import Clock, slot_of, trigger_of
-from handlers.server import ServerThread
+from handlers.server import Server, ServerThread
 from integrations.demo import demo_sources
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.conftest import SIGNING_SECRET, command_body, sign
@@ -78,10 +79,11 @@ def test_unknown_cadences_are_refused(when: str, at: str) -> None:
 
 
 class Serving:
-    def __init__(self, url: str, fake: FakeSlack, store: Store) -> None:
+    def __init__(self, url: str, fake: FakeSlack, store: Store, server: Server) -> None:
         self.http = httpx.Client(base_url=url, timeout=10)
         self.fake = fake
         self.store = store
+        self.server = server
 
     def command(self, text: str) -> str:
         """Send a signed `/pipebot <text>` and return the text of the answer posted for it."""
@@ -93,10 +95,7 @@ class Serving:
             headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)},
         )
         assert response.status_code == 200
-        deadline = time.monotonic() + 20
-        while len(self._answers()) <= before:
-            assert time.monotonic() < deadline, "no answer reached Slack"
-            time.sleep(0.05)
+        self.fake.wait_until(lambda _: len(self._answers()) > before, timeout=20)
         return self._answers()[-1]
 
     def _answers(self) -> list[str]:
@@ -126,14 +125,14 @@ def serving(tmp_path: Path) -> Iterator[Serving]:
                 "signing_secret": SIGNING_SECRET,
                 "api_url": fake.api_url,
                 "mode": "http",
-                "workers": 4,
-                "senders": 2,
             },
+            work={"concurrency": 4},
         )
         app = build_app(settings, demo_sources())
-        running = ServerThread(build_server(app)).start()
+        server = build_server(app)
+        running = ServerThread(server).start()
         try:
-            yield Serving(running.url, fake, app.store)
+            yield Serving(running.url, fake, app.store, server)
         finally:
             running.stop()
 
@@ -148,16 +147,13 @@ def test_a_scheduled_digest_is_posted_once_even_with_two_clocks(serving: Serving
     assert f"#{made.id} daily 09:00 Europe/Berlin" in serving.command("digest list")
 
     at_nine_berlin = datetime(2026, 11, 26, 8, 0, 3, tzinfo=UTC)
-    clocks = [Clock(serving.store, now=lambda: at_nine_berlin) for _ in range(2)]
+    submit = serving.server.engine.submit
+    clocks = [Clock(serving.store, submit=submit, now=lambda: at_nine_berlin) for _ in range(2)]
     clocks[0].sync()
     assert clocks[0].jobs() == [f"digest-{made.id}"]
     assert [clock.fire(made.id) for clock in clocks] == [True, False]
 
-    deadline = time.monotonic() + 30
-    while not serving.digests_posted():
-        assert time.monotonic() < deadline, "the digest was not posted"
-        time.sleep(0.1)
-    time.sleep(1.0)  # a second post would show up now
+    assert serving.server.engine.wait_idle(30), "the digest job did not finish"
     (posted,) = serving.digests_posted()
     assert posted.params["channel"] == "C1" and "thread_ts" not in posted.params
     text = json.dumps(posted.params.get("blocks")) + str(posted.params["text"])
@@ -221,10 +217,15 @@ def test_pipebot_clock_runs_until_sigterm(tmp_path: Path) -> None:
         },
     )
     try:
-        time.sleep(3)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert process.stderr is not None
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "clock started" not in seen:  # each line arrives as the clock logs it
+            assert time.monotonic() < deadline and process.poll() is None, seen
+            seen += process.stderr.readline()
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=15)
+        err = seen + err
     finally:
         if process.poll() is None:
             process.kill()
@@ -256,8 +257,73 @@ def test_a_broken_schedule_row_is_skipped_not_fatal(
         created_by="",
     )
     assert good is not None
-    clock = Clock(store)
+    clock = Clock(store, submit=LocalEngine(store).submit)
     clock.sync()
     assert clock.jobs() == [f"digest-{good.id}"]
     assert sum("digest schedule skipped" in r.getMessage() for r in caplog.records) == 2
     store.close()
+
+
+def test_the_clock_prunes_old_bookkeeping_once_a_day(sqlite_store: Store) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from bot.store import retention
+    from bot.store.tables import utcnow
+
+    old, recent = utcnow() - timedelta(days=20), utcnow() - timedelta(days=2)
+    ancient = utcnow() - timedelta(days=120)
+    with sqlite_store.sessions.begin() as session:
+        for key, at in (("old", old), ("recent", recent)):
+            sqlite_store.events.mark(session, f"ev:{key}", result=None)
+            session.execute(
+                text("update processed_events set created_at = :at where key = :key"),
+                {"at": at.replace(tzinfo=None), "key": f"ev:{key}"},
+            )
+    for key in ("old", "recent"):
+        sqlite_store.jobs.submit(f"job:{key}", "note", {})
+        row = sqlite_store.outbox.attempt(
+            f"post:{key}",
+            platform="slack",
+            workspace="T",
+            channel="C",
+            thread=None,
+            kind="post",
+            body={},
+        )
+        sqlite_store.outbox.sent(row.id, "1.2")
+        sqlite_store.audit.tool_call(tool="t", system="s", invocation=key, status="ok")
+    with sqlite_store.sessions.begin() as session:
+        session.execute(text("update jobs set status = 'done'"))
+        for table in ("jobs", "outbox", "tool_calls"):
+            session.execute(
+                text(f"update {table} set created_at = :at where {_key_column(table)} like :k"),
+                {"at": old.replace(tzinfo=None), "k": "%old"},
+            )
+        session.execute(
+            text("update tool_calls set created_at = :at where invocation = 'old'"),
+            {"at": ancient.replace(tzinfo=None)},
+        )
+    clock = Clock(sqlite_store, submit=LocalEngine(sqlite_store).submit)
+    deleted = clock.prune()
+    assert deleted == {
+        "processed_events": 1,
+        "accepted_events": 0,
+        "jobs": 1,
+        "outbox": 1,
+        "audit": 1,
+    }
+    assert sqlite_store.events.seen("ev:recent") and not sqlite_store.events.seen("ev:old")
+    assert sqlite_store.outbox.get("post:recent") is not None
+    assert sqlite_store.outbox.get("post:old") is None
+    assert retention.prune(sqlite_store, retention.Windows()) == dict.fromkeys(deleted, 0)
+    clock.start()
+    try:
+        assert "prune" in clock.jobs()
+    finally:
+        clock.stop()
+
+
+def _key_column(table: str) -> str:
+    return {"jobs": "key", "outbox": "idempotency_key", "tool_calls": "invocation"}[table]

@@ -9,13 +9,20 @@ recorded (method, parameters, token) and answered like Slack does — ``auth.tes
 (a 429 with ``Retry-After``, ``channel_not_found``, ``unknown_method`` …), push Socket Mode
 envelopes and read the acknowledgements the client sends back.
 
+The messages the bot's calls create are kept per channel, so ``conversations.history`` /
+``conversations.replies`` answer what Slack would, and `drop_after` lets a call take effect but
+hang up before answering (Slack got the post, the client never heard back).
+
 Payload shapes follow Slack's reference pages (docs.slack.dev/reference/methods/*, the Socket
 Mode protocol at api.slack.com/apis/connections/socket).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import copy
 import json
 import threading
 import time
@@ -23,9 +30,10 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server as WsServer
@@ -37,6 +45,12 @@ OAUTH_BOT_TOKEN = "xoxb-fake-T2"
 
 # The JSON-encoded parameters slack_sdk sends as form fields.
 _JSON_FIELDS = ("blocks", "attachments", "chunks", "prompts", "metadata")
+
+# Slack's documented defaults for the `limit` of the two history methods.
+_HISTORY_LIMIT = 100
+_REPLIES_LIMIT = 1000
+
+Message = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     status: int = 200
     response: dict[str, Any] | str = field(default_factory=dict)
+    dropped: bool = False  # took effect, but the connection was closed instead of answering
 
     @property
     def ts(self) -> str | None:
@@ -84,6 +99,9 @@ class FakeSlack:
         self._sockets: list[ServerConnection] = []
         self._acks: dict[str, dict[str, Any]] = {}
         self._threads: list[threading.Thread] = []
+        self._channels: dict[str, list[Message]] = defaultdict(list)  # each sorted by ts
+        self._streaming: set[tuple[str, str]] = set()
+        self._drops: dict[str, int] = defaultdict(int)
         self.reset()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -114,6 +132,9 @@ class FakeSlack:
             self._calls.clear()
             self._scripts.clear()
             self._acks.clear()
+            self._channels.clear()
+            self._streaming.clear()
+            self._drops.clear()
             self.teams = {
                 BOT_TOKEN: Team("T1", "UBOT", "BBOT"),
                 APP_TOKEN: Team("T1", "UBOT", "BBOT"),
@@ -163,6 +184,45 @@ class FakeSlack:
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         self.script(method, body={"ok": False, "error": error}, times=times)
+
+    def drop_after(self, method: str, *, times: int = 1) -> None:
+        """The next `times` calls of `method` take effect, then the connection closes unanswered."""
+        with self._lock:
+            self._drops[method] += times
+
+    def messages(self, channel: str | None = None) -> list[Message]:
+        """The current messages (of `channel`, or of every channel), oldest first."""
+        with self._lock:
+            channels = [channel] if channel is not None else list(self._channels)
+            found = [
+                self._view(name, message, metadata=True, with_channel=True)
+                for name in channels
+                for message in self._channels.get(name, [])
+            ]
+        return sorted(found, key=lambda m: _ts_value(m["ts"]))
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        """The parent (when the bot posted it) and the replies of the thread holding `ts`."""
+        with self._lock:
+            return [
+                self._view(channel, m, metadata=True, with_channel=True)
+                for m in self._thread(channel, ts)
+            ]
+
+    def wait_until(self, predicate: Callable[[FakeSlack], bool], timeout: float = 10.0) -> None:
+        """Block until `predicate(self)` holds; it is re-checked whenever a call is recorded."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    name = getattr(predicate, "__qualname__", repr(predicate))
+                    seen = [c.method for c in self._calls]
+                    posted = [(m["channel"], m["ts"], m["text"][:40]) for m in self.messages()]
+                    raise AssertionError(
+                        f"{name} did not hold within {timeout} s; calls {seen}; messages {posted}"
+                    )
+                self._lock.wait(remaining)
 
     @property
     def calls(self) -> list[Call]:
@@ -303,14 +363,185 @@ class FakeSlack:
                 "is_enterprise_install": False,
             }
             return _Scripted(200, body, {})
-        channel = params.get("channel") or params.get("channel_id")
-        if method in ("chat.postMessage", "chat.startStream"):
-            return _Scripted(200, {"ok": True, "channel": channel, "ts": self.next_ts()}, {})
-        if method in ("chat.update", "chat.appendStream", "chat.stopStream", "chat.delete"):
-            return _Scripted(200, {"ok": True, "channel": channel, "ts": params.get("ts")}, {})
         if method == "chat.postEphemeral":
             return _Scripted(200, {"ok": True, "message_ts": self.next_ts()}, {})
-        return _Scripted(200, {"ok": True}, {})
+        handler = self._STATEFUL.get(method)
+        if handler is None:
+            return _Scripted(200, {"ok": True}, {})
+        channel = str(params.get("channel") or params.get("channel_id") or "")
+        if not channel:
+            return _Scripted(200, {"ok": False, "error": "channel_not_found"}, {})
+        with self._lock:
+            return _Scripted(200, handler(self, channel, params, team), {})
+
+    # --- message state (every method below runs under self._lock) -------------------------------
+
+    def _add(self, channel: str, params: dict[str, Any], team: Team, text: str) -> Message:
+        message: Message = {
+            "type": "message",
+            "ts": self.next_ts(),
+            "text": text,
+            "user": team.bot_user_id,
+            "bot_id": team.bot_id,
+            "team": team.team_id,
+        }
+        if params.get("thread_ts"):
+            message["thread_ts"] = str(params["thread_ts"])
+        _edit(message, params)
+        self._channels[channel].append(message)
+        return message
+
+    def _post(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        message = self._add(channel, params, team, str(params.get("text") or ""))
+        view = self._view(channel, message, metadata=True)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": view}
+
+    def _update(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        message = self._find(channel, params.get("ts"))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if "text" in params:
+            message["text"] = str(params["text"] or "")
+        _edit(message, params)
+        view = self._view(channel, message, metadata=True)
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message["ts"],
+            "text": view["text"],
+            "message": view,
+        }
+
+    def _delete(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        message = self._find(channel, params.get("ts"))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        self._channels[channel].remove(message)
+        self._streaming.discard((channel, message["ts"]))
+        return {"ok": True, "channel": channel, "ts": message["ts"]}
+
+    def _start_stream(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        message = self._add(channel, params, team, _streamed_text(params))
+        self._streaming.add((channel, message["ts"]))
+        return {"ok": True, "channel": channel, "ts": message["ts"]}
+
+    def _append_stream(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        message = self._find(channel, params.get("ts"))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if (channel, message["ts"]) not in self._streaming:
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        message["text"] += _streamed_text(params)
+        return {"ok": True, "channel": channel, "ts": message["ts"]}
+
+    def _stop_stream(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        answer = self._append_stream(channel, params, team)
+        if not answer["ok"]:
+            return answer
+        message = self._find(channel, answer["ts"])
+        assert message is not None
+        _edit(message, params)
+        self._streaming.discard((channel, message["ts"]))
+        return {**answer, "message": self._view(channel, message, metadata=True)}
+
+    def _history(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        try:
+            oldest = _ts_value(params.get("oldest") or "0")
+            latest = _ts_value(params.get("latest") or "Infinity")
+        except InvalidOperation:
+            return {"ok": False, "error": "invalid_arguments"}
+        inclusive = _flag(params.get("inclusive"))
+
+        def in_range(ts: Decimal) -> bool:
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        top_level = [
+            m
+            for m in reversed(self._channels.get(channel, []))
+            if "thread_ts" not in m and in_range(_ts_value(m["ts"]))
+        ]
+        return self._page(channel, top_level, params, _HISTORY_LIMIT, newest_first=True)
+
+    def _replies(self, channel: str, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        thread = self._thread(channel, str(params.get("ts") or ""))
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(channel, thread, params, _REPLIES_LIMIT, newest_first=False)
+
+    _STATEFUL: ClassVar[
+        dict[str, Callable[[FakeSlack, str, dict[str, Any], Team], dict[str, Any]]]
+    ] = {
+        "chat.postMessage": _post,
+        "chat.update": _update,
+        "chat.delete": _delete,
+        "chat.startStream": _start_stream,
+        "chat.appendStream": _append_stream,
+        "chat.stopStream": _stop_stream,
+        "conversations.history": _history,
+        "conversations.replies": _replies,
+    }
+
+    def _page(
+        self,
+        channel: str,
+        found: list[Message],
+        params: dict[str, Any],
+        default_limit: int,
+        *,
+        newest_first: bool,
+    ) -> dict[str, Any]:
+        if params.get("cursor"):
+            start = _cursor_ts(str(params["cursor"]))
+            if start is None:
+                return {"ok": False, "error": "invalid_cursor"}
+            # A ts cursor (like Slack's "next_ts:…") survives messages deleted in between pages.
+            found = [
+                m
+                for m in found
+                if (_ts_value(m["ts"]) <= start if newest_first else _ts_value(m["ts"]) >= start)
+            ]
+        try:
+            limit = int(params.get("limit") or default_limit) or default_limit
+        except ValueError:
+            return {"ok": False, "error": "invalid_limit"}
+        page, rest = found[:limit], found[limit:]
+        metadata = _flag(params.get("include_all_metadata"))
+        next_cursor = _cursor(rest[0]["ts"]) if rest else ""
+        return {
+            "ok": True,
+            "messages": [self._view(channel, m, metadata=metadata) for m in page],
+            "has_more": bool(rest),
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def _find(self, channel: str, ts: Any) -> Message | None:
+        return next((m for m in self._channels.get(channel, []) if m["ts"] == ts), None)
+
+    def _thread(self, channel: str, ts: str) -> list[Message]:
+        # Like Slack, the ts of any message in the thread finds the whole thread; the parent may be
+        # a person's message this fake never saw, leaving only the bot's replies.
+        message = self._find(channel, ts)
+        root = message.get("thread_ts", ts) if message is not None else ts
+        return [m for m in self._channels.get(channel, []) if root in (m["ts"], m.get("thread_ts"))]
+
+    def _view(
+        self, channel: str, message: Message, *, metadata: bool, with_channel: bool = False
+    ) -> Message:
+        """A copy of `message` as Slack shows it: thread parents carry their reply summary."""
+        view = copy.deepcopy(message)
+        if not metadata:
+            view.pop("metadata", None)
+        if "thread_ts" not in message:
+            replies = [
+                m for m in self._channels.get(channel, []) if m.get("thread_ts") == message["ts"]
+            ]
+            if replies:
+                view["thread_ts"] = message["ts"]
+                view["reply_count"] = len(replies)
+                view["latest_reply"] = replies[-1]["ts"]
+        if with_channel:
+            view["channel"] = channel
+        return view
 
     def _oauth_access(self, params: dict[str, Any]) -> dict[str, Any]:
         team = Team("T2", "UBOT2", "BBOT2", name="Second workspace")
@@ -329,6 +560,13 @@ class FakeSlack:
             "is_enterprise_install": False,
         }
 
+    def _take_drop(self, method: str) -> bool:
+        with self._lock:
+            if self._drops.get(method, 0) <= 0:
+                return False
+            self._drops[method] -= 1
+            return True
+
     def _record(self, call: Call) -> None:
         with self._lock:
             self._calls.append(call)
@@ -346,7 +584,8 @@ class FakeSlack:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
-                params = _params(raw, self.headers.get("Content-Type") or "")
+                query = _params(urlsplit(self.path).query, "")
+                params = {**query, **_params(raw, self.headers.get("Content-Type") or "")}
                 if self.path.startswith("/respond/"):
                     fake._record(Call("response_url", params, None))
                     self._send(200, "ok", {})
@@ -355,10 +594,25 @@ class FakeSlack:
                 auth = self.headers.get("Authorization") or ""
                 token = auth.removeprefix("Bearer ").strip() or params.get("token")
                 answer = fake._answer(method, params, token)
+                dropped = fake._take_drop(method)
                 fake._record(
-                    Call(method, params, token, status=answer.status, response=answer.body)
+                    Call(
+                        method,
+                        params,
+                        token,
+                        status=answer.status,
+                        response=answer.body,
+                        dropped=dropped,
+                    )
                 )
+                if dropped:
+                    # Hang up without a status line: the server closes the socket once we return,
+                    # so the client fails at once (RemoteDisconnected) instead of timing out.
+                    self.close_connection = True
+                    return
                 self._send(answer.status, answer.body, answer.headers)
+
+            do_GET = do_POST  # Slack accepts either verb; the parameters may sit in the query
 
             def _send(
                 self, status: int, body: dict[str, Any] | str, headers: dict[str, str]
@@ -387,3 +641,47 @@ def _params(raw: str, content_type: str) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 params[name] = json.loads(params[name])
     return params
+
+
+def _edit(message: Message, params: dict[str, Any]) -> None:
+    """Apply the blocks / metadata a post, update or stopStream carried."""
+    if params.get("blocks") is not None:
+        message["blocks"] = copy.deepcopy(params["blocks"])
+    metadata = params.get("metadata")
+    if isinstance(metadata, dict):
+        message["metadata"] = {
+            "event_type": metadata.get("event_type"),
+            "event_payload": copy.deepcopy(metadata.get("event_payload") or {}),
+        }
+
+
+def _streamed_text(params: dict[str, Any]) -> str:
+    """The markdown a streaming call adds: ``markdown_text`` or slack_sdk's markdown chunks."""
+    text = str(params.get("markdown_text") or "")
+    for chunk in params.get("chunks") or []:
+        if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+            text += str(chunk.get("text") or "")
+    return text
+
+
+def _ts_value(ts: Any) -> Decimal:
+    """A ts as a number: "1700000000.000100" strings do not compare right as text in general."""
+    return Decimal(str(ts))
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _cursor(ts: str) -> str:
+    return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> Decimal | None:
+    try:
+        decoded = base64.b64decode(cursor, validate=True).decode()
+        return (
+            _ts_value(decoded.removeprefix("next_ts:")) if decoded.startswith("next_ts:") else None
+        )
+    except (binascii.Error, UnicodeDecodeError, InvalidOperation):
+        return None

@@ -9,8 +9,10 @@ import json
 import urllib.parse
 from typing import Any
 
+import msgspec
 import pytest
 
+from bot.work import encode
 from handlers.slack.inbound import (
     DM_CONVERSATION,
     SlackTurn,
@@ -34,7 +36,7 @@ def test_slash_command_text_goes_to_the_core_as_typed() -> None:
     assert turn.job_key == "slack:T1:cmd:trig-1"
     assert turn.text == "triage orders_daily <latest>"
     assert turn.reply_thread is None and turn.conversation == ""
-    assert "token" not in json.dumps(turn.to_dict())  # the legacy token is not kept
+    assert "token" not in json.dumps(encode(turn))  # the legacy token is not kept
     inbound = to_inbound(turn, opened_ts="1700000000.000100")
     assert inbound.thread == "1700000000.000100"  # pipebot's first message opens the thread
     assert (inbound.platform, inbound.workspace, inbound.channel) == ("slack", "T1", "C1")
@@ -166,4 +168,5 @@ def test_plain_text_undoes_slack_markup() -> None:
 
 def test_turns_survive_the_job_payload() -> None:
     turn = from_command(form(command_body("status")))
-    assert SlackTurn.from_dict(json.loads(json.dumps(turn.to_dict()))) == turn
+    assert turn is not None
+    assert msgspec.convert(json.loads(json.dumps(encode(turn))), SlackTurn) == turn

@@ -38,7 +38,7 @@ def test_pipebot_serve_answers_slack_on_port_from_the_environment(
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "PIPEBOT_SLACK__API_URL": fake_slack.api_url,
-        "PIPEBOT_SLACK__WORKERS": "4",
+        "PIPEBOT_WORK__CONCURRENCY": "4",
     }
     process = subprocess.Popen(
         [str(PIPEBOT), "serve", "--host", "127.0.0.1"],

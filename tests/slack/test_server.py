@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.store import Store
+from bot.work import Attempt, JobKind
+from bot.work.local import LocalEngine
 from handlers.server import Metrics, Server, ServerThread
 
 
@@ -33,11 +35,11 @@ class Flaky:
 
 
 def test_a_module_mounts_a_route_and_runs_its_work_off_the_request(sqlite_store: Store) -> None:
-    server = Server(store=sqlite_store, workers=2)
+    server = Server(store=sqlite_store, engine=LocalEngine(sqlite_store, poll=0.05))
     ran: list[dict[str, Any]] = []
     done = threading.Event()
 
-    def run(payload: dict[str, Any]) -> None:
+    def run(payload: dict[str, Any], attempt: Attempt) -> None:
         ran.append(payload)
         done.set()
 
@@ -47,7 +49,7 @@ def test_a_module_mounts_a_route_and_runs_its_work_off_the_request(sqlite_store:
         return JSONResponse({"accepted": accepted}, status_code=202)
 
     server.add_routes([Route("/webhooks/echo", receive, methods=["POST"])])
-    server.add_jobs({"echo": run})
+    server.add_jobs([JobKind("echo", run, dict)])
     service = Flaky()
     server.add_service(service)
     with pytest.raises(ValueError, match="already mounted"):
@@ -68,7 +70,7 @@ def test_a_module_mounts_a_route_and_runs_its_work_off_the_request(sqlite_store:
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"]["flaky-service"] == "not running"
         with pytest.raises(RuntimeError):
-            server.add_jobs({"late": run})
+            server.add_jobs([JobKind("late", run, dict)])
     assert service.stopped
 
 

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
+from bot.store.schema import include_object
 from bot.store.tables import Base
 
 connection = context.config.attributes["connection"]
-
-
-def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    # slack_sdk's installation and OAuth-state stores create their own slack_* tables.
-    return not (type_ == "table" and name is not None and name.startswith("slack_"))
 
 
 context.configure(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,11 @@ class Running:
         self.http = httpx.Client(base_url=running.url, timeout=10)
         self.fake = fake
         self.store_url = store_url
+        self.engine = running.server.engine
+
+    def idle(self) -> None:
+        """Every accepted job has run (and posted whatever it posts)."""
+        assert self.engine.wait_idle(60), f"jobs still pending: {self.engine.counts()}"
 
     def webhook(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
         raw = json.dumps(body).encode()
@@ -82,9 +86,8 @@ def serve(airflow_stack: AirflowEnv, dbt_build: DbtBuild, tmp_path: Path) -> Ite
                 "signing_secret": SIGNING_SECRET,
                 "api_url": fake.api_url,
                 "mode": "http",
-                "workers": 4,
-                "senders": 2,
             },
+            work={"concurrency": 4},  # type: ignore[arg-type]
             webhooks={"token": WEBHOOK_TOKEN},  # type: ignore[arg-type]
             dbt_cloud={"webhook_secret": DBT_SECRET},  # type: ignore[arg-type]
             alerts={"channel": ALERT_CHANNEL},  # type: ignore[arg-type]
@@ -152,7 +155,7 @@ def test_one_failure_three_deliveries_one_incident_one_thread_then_resolved(
         assert retry.status_code == 200 and retry.json()["duplicate"] == 1
 
         fake.wait_for("chat.postMessage", 1, timeout=60)
-        time.sleep(2)  # anything posted twice would arrive now
+        bot.idle()  # anything posted twice has been posted by now
         posts = bot.posts()
         assert len(posts) == 1
         assert posts[0].params.get("thread_ts") == alert_ts
@@ -188,10 +191,7 @@ def test_webhook_first_opens_a_thread_in_the_alert_channel(
         assert opened.params.get("channel") == ALERT_CHANNEL and not opened.params.get("thread_ts")
         # The same run alerted in the channel afterwards: already handled, nothing new.
         assert bot.slack_event(notifier_message(run_id, "1764000000.000900")).status_code == 200
-        deadline = time.monotonic() + 10
-        while bot.incidents()[0][3] is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(2)
+        bot.idle()
         assert len(bot.posts()) == 1
         assert bot.incidents()[0][3] == opened.ts  # the incident's thread is the new post
 
@@ -212,7 +212,7 @@ def test_bad_webhook_credentials_and_payloads(
         assert broken.status_code == 400 and "JSON" in broken.json()["error"]
         unsigned = bot.webhook("/webhooks/dbt-cloud", {"eventType": "job.run.errored"}, {})
         assert unsigned.status_code == 401
-        time.sleep(1)
+        bot.idle()
         assert bot.posts() == [] and bot.incidents() == []
 
 
@@ -273,6 +273,6 @@ def test_dbt_cloud_webhook_signature_and_triage_from_run_artifacts(
         assert "customer_ltv" in text_ and "not_null_orders_daily_revenue" in text_
         assert "revenue_dashboard" in text_
         assert "since run" in text_  # compared with the job's previous run
-        time.sleep(1)
+        bot.idle()
         assert len(bot.posts()) == 1
         assert cloud.writes == []

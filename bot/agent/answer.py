@@ -7,8 +7,8 @@ The model is asked for plain text with ``## `` headings, ``- `` bullets and fenc
     # → (Section(text="Lead."), Section(heading="Evidence", bullets=("log says X",)))
 
 `AgentReply` is a `Reply` that also carries the agent's memory of this answer (see
-`bot.transcript`); the conversation stores that memory in the bot message's payload, so the next
-question in the thread finds it there, and hands channels only the plain `Reply`.
+`bot.agent.transcript`); the conversation stores that memory in the bot message's payload, so
+the next question in the thread finds it there, and hands channels only the plain `Reply`.
 """
 
 from __future__ import annotations

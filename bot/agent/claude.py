@@ -24,7 +24,7 @@ read from the audit store before every call. No sampling parameters are sent.
 answer reads the previous steps from the cache).
 
 **Safety.** The question, the thread history and every tool result pass the redactor (and
-PII-column masking) before they are sent; tool output is framed as data (see `bot.context`).
+PII-column masking) before they are sent; tool output is framed as data (see `bot.agent.context`).
 """
 
 from __future__ import annotations
@@ -36,26 +36,27 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anthropic
 
-from bot import narration, phrases
-from bot.answer import AgentReply, sections_from_text
+from bot import phrases
+from bot.agent import Agent, narration
+from bot.agent.answer import AgentReply, sections_from_text
+from bot.agent.context import elide_tool_results, estimate_tokens
+from bot.agent.pricing import cost_usd
+from bot.agent.toolbox import CACHE_CONTROL, Outcome, Toolbox, ToolUse
+from bot.agent.transcript import compact, exchanges, remember, to_messages
 from bot.commands import Request
-from bot.context import elide_tool_results, estimate_tokens
 from bot.errors import ConfigError
 from bot.messages import Reply, Tone
-from bot.pricing import cost_usd
 from bot.prompts import prompt
 from bot.redaction import Redactor
 from bot.settings import AgentSettings, Settings
 from bot.store import Store
 from bot.store.audit import LlmUsage
 from bot.store.threads import StoredMessage
-from bot.toolbox import CACHE_CONTROL, Outcome, Toolbox, ToolUse
 from bot.tools import ToolStatus
-from bot.transcript import compact, exchanges, remember, to_messages
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +73,6 @@ CONTEXT_BUDGET_TOKENS = 150_000
 MAX_TOKENS_CAP = 16_000
 _FAMILIES = ("Airflow", "dbt", "warehouse")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class Agent(Protocol):
-    def answer(self, question: str, *, history: Sequence[StoredMessage], request: Request) -> Reply:
-        """Answer `question` in the context of the thread's `history`.
-
-        Reports progress through ``request.progress``; never raises for upstream failures
-        (they become part of the answer).
-        """
-        ...
 
 
 def build_agent(settings: Settings, store: Store, redactor: Redactor) -> ClaudeAgent:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.context import estimate_tokens, truncate
+from bot.agent.context import estimate_tokens, truncate
 from bot.store.threads import StoredMessage
 
 __all__ = ["MEMORY_KEY", "Call", "Exchange", "compact", "exchanges", "remember", "to_messages"]

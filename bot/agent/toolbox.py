@@ -24,13 +24,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.context import frame, narrowing_hint, truncate
+from bot.agent.context import frame, narrowing_hint, truncate
+from bot.agent.narration import describe_call
+from bot.agent.pii import mask_columns
+from bot.agent.transcript import Call
 from bot.messages import Progress
-from bot.narration import describe_call
-from bot.pii import mask_columns
 from bot.store.audit import Audit
 from bot.tools import Tool, ToolResult, Toolset, ToolStatus
-from bot.transcript import Call
 
 log = logging.getLogger(__name__)
 
