@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -242,7 +241,6 @@ class Server:
                     signum,
                     lambda *_: threading.Thread(target=stopping.set, daemon=True).start(),
                 )
-        freeze_startup_heap()
         # A worker process shares its host with web processes more often than not: its work
         # takes seconds anyway, theirs is an acknowledgement within Slack's 3 s.
         with contextlib.suppress(OSError):
@@ -288,7 +286,6 @@ class Server:
         share one port and the kernel spreads connections across them.
         """
         config = self.uvicorn_config(host=host, port=port)
-        freeze_startup_heap()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = tcp_socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -404,16 +401,3 @@ def tcp_socket(family: socket.AddressFamily) -> socket.socket:
     40 ms added to every acknowledgement.
     """
     return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-
-
-def freeze_startup_heap() -> None:
-    """Exempt everything built at start-up from the cyclic garbage collector.
-
-    A serving process holds hundreds of thousands of long-lived objects (modules, SDK clients,
-    the dbt manifest's index). Every full collection walks all of them: a pause of ~150 ms on
-    the 2-core reference machine that froze every request in flight — the worst of the Slack
-    acknowledgement latencies in bench/bench_slack_ack.py (docs/operations.md has the figures
-    with and without). Objects made later are still collected as usual.
-    """
-    gc.collect()
-    gc.freeze()

@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from slack_bolt import Ack, App, Assistant, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -57,10 +56,7 @@ from handlers.slack.worker import THREAD_STARTED_JOB, TURN_JOB, Handle, SlackWor
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-# Accepting is short (parse, one transaction): this many threads keep the database busy, while
-# more only queue on the interpreter lock and thrash it (bench/bench_slack_ack.py: p99 ~90 ms
-# with Starlette's default 40 threads, ~60 ms with 8, on PostgreSQL).
-ACCEPTING_THREADS = 8
+
 # What the app subscribes to and calls; deploy/slack-app-manifest.yaml must match (tested).
 BOT_EVENTS = (
     "app_mention",
@@ -167,7 +163,6 @@ class SlackChannel:
             if alerts is not None
             else None
         )
-        self._accepting = anyio.CapacityLimiter(ACCEPTING_THREADS)
         self.socket: SocketModeHandler | None = None
         if self.mode == "socket":
             app_token = settings.app_token
@@ -294,9 +289,7 @@ class SlackChannel:
             self._count("unsigned", "refused")
             return JSONResponse({"error": refused}, status_code=401)
         # Parsing and the listener's store write run off the event loop.
-        bolt_response = await anyio.to_thread.run_sync(
-            self._dispatch, request, raw, limiter=self._accepting
-        )
+        bolt_response = await run_in_threadpool(self._dispatch, request, raw)
         elapsed = time.perf_counter() - started
         self._server.metrics.observe(_ACK, _ACK_HELP, elapsed, transport="http")
         return to_starlette_response(bolt_response)
