@@ -71,6 +71,14 @@ class JobKind(Generic[P]):
         self.run(msgspec.convert(raw, self.payload), attempt)
 
 
+def add_kinds(registry: dict[str, JobKind[Any]], kinds: Iterable[JobKind[Any]]) -> None:
+    """Register `kinds` by name; a name given twice is a wiring mistake."""
+    for kind in kinds:
+        if kind.name in registry:
+            raise ValueError(f"job kind {kind.name!r} is already registered")
+        registry[kind.name] = kind
+
+
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """When a job that raised runs again."""

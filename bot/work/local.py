@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.store import Store
 from bot.store.jobs import QUEUED, RUNNING, JobItem
-from bot.work import JobKind, Policy, RetryLater, describe, encode, lower_priority
+from bot.work import JobKind, Policy, RetryLater, add_kinds, describe, encode, lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,7 @@ class LocalEngine:
     # --- the interface ---------------------------------------------------------------------
 
     def register(self, kinds: Iterable[JobKind[Any]]) -> None:
-        for kind in kinds:
-            if kind.name in self._kinds:
-                raise ValueError(f"job kind {kind.name!r} is already registered")
-            self._kinds[kind.name] = kind
+        add_kinds(self._kinds, kinds)
 
     def submit(self, key: str, kind: str, payload: object) -> bool:
         accepted = self._store.jobs.submit(key, kind, encode(payload)) is not None

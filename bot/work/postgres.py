@@ -38,7 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from bot.store import Store
-from bot.work import JobKind, Policy, RetryLater, encode, lower_priority
+from bot.work import JobKind, Policy, RetryLater, add_kinds, encode, lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +122,7 @@ class ProcrastinateEngine:
     # --- the interface ---------------------------------------------------------------------
 
     def register(self, kinds: Iterable[JobKind[Any]]) -> None:
-        for kind in kinds:
-            if kind.name in self._kinds:
-                raise ValueError(f"job kind {kind.name!r} is already registered")
-            self._kinds[kind.name] = kind
+        add_kinds(self._kinds, kinds)
 
     def submit(self, key: str, kind: str, payload: object) -> bool:
         # On the driver's connection, in one transaction: this runs before the platform gets
