@@ -18,13 +18,15 @@ import logging
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from bot.alerts import Alert
+from bot.work import encode
 from handlers.front_door import BodyLimit
 from handlers.slack.alerts import alert_message
 from handlers.slack.inbound import SlackTurn, from_action, from_command, from_event
@@ -203,6 +205,11 @@ def stored(payload: Any) -> Any:
 
 @FUZZ
 @given(body=slack_bodies, bot=st.sampled_from([None, "UBOT"]), assistant=st.booleans())
+@example(  # a command that parses: its turn must survive the job payload
+    body={"team_id": "T1", "channel_id": "C1", "user_id": "U1", "trigger_id": "1.2"},
+    bot=None,
+    assistant=False,
+)
 def test_slack_parsers_are_total(body: dict[str, Any], bot: str | None, assistant: bool) -> None:
     for turn in (
         from_command(body),
@@ -211,7 +218,7 @@ def test_slack_parsers_are_total(body: dict[str, Any], bot: str | None, assistan
     ):
         assert turn is None or isinstance(turn, SlackTurn)
         if turn is not None:
-            assert SlackTurn.from_dict(stored(turn.to_dict())) == turn
+            assert msgspec.convert(stored(encode(turn)), SlackTurn) == turn
             assert turn.team is not None and turn.channel and turn.user and turn.event_id
     found = alert_message(body, bot_user_id=bot)
     if found is not None:
