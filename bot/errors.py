@@ -7,6 +7,7 @@
      │    ├── SourceUnavailable   unreachable, timed out, 5xx after retries
      │    ├── SourceAuthError     401/403: credentials missing, wrong or not permitted
      │    ├── NotFound            the thing asked about does not exist (carries suggestions)
+     │    │    └── Ambiguous      a name fits several things (carries the candidates)
      │    └── ReadOnlyViolation   something tried to write; refused before it left the process
      └── AgentError           the LLM agent failed (budget, API errors after retries)
 
@@ -18,6 +19,7 @@ They never contain secrets.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class BotError(Exception):
@@ -60,6 +62,29 @@ class NotFound(SourceError):
     def __init__(self, system: str, reason: str, suggestions: Sequence[str] = ()) -> None:
         super().__init__(system, reason)
         self.suggestions = tuple(suggestions)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """One of the things an ambiguous name fits, and how to name it so only it matches."""
+
+    ref: str  # e.g. "raw.orders" or "seed.shop.raw_orders"
+    kind: str  # e.g. "seed", "source", "model"
+    name: str  # how it is usually shown, e.g. "raw_orders"
+    detail: str = ""  # what tells it apart, e.g. its warehouse table
+
+
+class Ambiguous(NotFound):
+    """A name fits several things and picking one silently could answer the wrong question
+    (a seed and a source over the same table, a model named like a source table).
+
+    A `NotFound` so that code which only knows "no single match" still degrades well: the
+    suggestions are the exact names of the candidates.
+    """
+
+    def __init__(self, system: str, reason: str, candidates: Sequence[Candidate]) -> None:
+        super().__init__(system, reason, suggestions=[c.ref for c in candidates])
+        self.candidates = tuple(candidates)
 
 
 class ReadOnlyViolation(SourceError):

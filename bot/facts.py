@@ -84,6 +84,8 @@ class TaskInstance:
     duration_s: float | None = None
     hostname: str = ""
     owner: str = ""  # the task's owner when the API exposes it
+    # Set (to why) on a try that was counted, not read: Airflow < 2.10 has no tries endpoint.
+    inferred: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +140,7 @@ class ColumnDoc:
 class DbtNode:
     unique_id: str
     name: str
-    resource_type: str  # model | seed | snapshot | test | source | exposure | …
+    resource_type: str  # model | seed | snapshot | test | unit_test | source | exposure | metric …
     package: str = ""
     path: str = ""
     description: str = ""
@@ -155,6 +157,10 @@ class DbtNode:
     url: str = ""
     # Sources only: freshness criteria as text, e.g. "warn after 6 hours, error after 1 day".
     freshness_rule: str = ""
+    # Data tests and unit tests: the unique id of the model (or source) they check.
+    tested: str = ""
+    # Metrics only: simple, ratio, cumulative, derived, conversion.
+    metric_type: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,12 +176,21 @@ class DbtResult:
     compiled_code: str = ""
 
 
+# dbt commands whose run_results.json records nodes being built or tested. The others that
+# write one (compile, docs generate, ls, parse, show, run-operation) report "success" for each
+# node they only compiled or listed: that says nothing about the data, and read as a build it
+# is a false all-clear.
+EXECUTING_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "retry", "clone"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class DbtRun:
     """A dbt invocation: local run_results.json or a dbt Cloud run."""
 
     invocation_id: str
-    command: str  # build | run | test | …
+    # build | run | test | docs generate | compile | … ("seed + build" for a dbt Cloud run's
+    # steps; "" when the artifact does not say)
+    command: str
     generated_at: datetime | None
     elapsed_s: float | None
     results: tuple[DbtResult, ...]
@@ -184,6 +199,25 @@ class DbtRun:
     job_name: str = ""
     url: str = ""
     status: str = ""  # dbt Cloud's humanized status when known
+    # Set when these are results pipebot kept: the latest run_results came from a command that
+    # builds nothing (`superseded_by`, e.g. "docs generate", at `superseded_at`; "" when there
+    # are no run results now) and pipebot had seen this run before, at `kept_at`.
+    superseded_by: str = ""
+    superseded_at: datetime | None = None
+    kept_at: datetime | None = None
+
+    @property
+    def executed(self) -> bool:
+        """Whether the command built or tested nodes (see `EXECUTING_COMMANDS`)."""
+        words = [part.strip() for part in self.command.split("+") if part.strip()]
+        if words:
+            return any(word in EXECUTING_COMMANDS for word in words)
+        # No command recorded (hand-trimmed or very old artifacts): a test reported as
+        # "success" was compiled, not run (a test that ran passes, fails, warns or errors).
+        return not any(
+            r.status == "success" and r.unique_id.startswith(("test.", "unit_test."))
+            for r in self.results
+        )
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.results if r.status in statuses)
@@ -194,33 +228,92 @@ class DbtRun:
         return tuple(r for r in self.results if r.status in bad)
 
 
+# The status of a source that has a freshness rule but no result in sources.json.
+NOT_COMPUTED = "not computed"
+
+
 @dataclass(frozen=True, kw_only=True)
 class SourceFreshness:
+    """One source with a freshness rule: dbt's verdict, or why there is none."""
+
     unique_id: str
     source_name: str
     table: str
-    status: str  # pass | warn | error | runtime error (verbatim)
+    # pass | warn | error | runtime error (verbatim from sources.json), or `NOT_COMPUTED`
+    status: str
     max_loaded_at: datetime | None = None
     snapshotted_at: datetime | None = None
     age_s: float | None = None
     rule: str = ""
     owners: tuple[str, ...] = ()
     error: str = ""
+    # Why dbt gave no verdict (status runtime error or not computed), e.g. "no loaded_at_field".
+    reason: str = ""
+
+    @property
+    def computed(self) -> bool:
+        """dbt measured the source's age (whatever the verdict)."""
+        return self.status in ("pass", "warn", "error", "fail")
+
+    @property
+    def stale(self) -> bool:
+        return self.status in ("warn", "error", "fail")
+
+    @property
+    def past_error_limit(self) -> bool:
+        # `fail` is not in the schema but some producers write it (dbt-artifacts.md §5).
+        return self.status in ("error", "fail")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Lineage:
-    """A node's neighbourhood. Lists hold unique ids, nearest first."""
+    """A node's neighbourhood, nearest first.
+
+    The blast radius is `downstream` (models, seeds, snapshots: what gets rebuilt from it) and
+    `exposures` (dashboards, apps). The semantic layer built on it — metrics, semantic models,
+    saved queries — is listed apart in `semantic`, never counted as downstream models.
+    """
 
     node: DbtNode
-    parents: tuple[DbtNode, ...]
-    children: tuple[DbtNode, ...]
-    upstream: tuple[DbtNode, ...]
-    downstream: tuple[DbtNode, ...]
+    parents: tuple[DbtNode, ...]  # everything it reads (semantic nodes for a metric)
+    children: tuple[DbtNode, ...]  # the models, seeds and snapshots that read it directly
+    upstream: tuple[DbtNode, ...]  # every ancestor, tests excluded
+    downstream: tuple[DbtNode, ...]  # every model, seed and snapshot built from it
     exposures: tuple[DbtNode, ...]
-    tests: tuple[DbtNode, ...] = ()
+    tests: tuple[DbtNode, ...] = ()  # data tests and unit tests on it
     # Results of those tests in the latest run, keyed by unique id.
     test_results: dict[str, DbtResult] = field(default_factory=dict)
+    # The run `test_results` come from, as `DbtProject.last_run` returns it (None: no run
+    # results). A run that built nothing (`not run.executed`) contributes no test results.
+    run: DbtRun | None = None
+    # Metrics, semantic models and saved queries built on it (always complete, like exposures).
+    semantic: tuple[DbtNode, ...] = ()
+    # Other nodes the name asked about also fits, of kinds a bare name does not pick first
+    # (the semantic model named like its model): shown so the choice is never silent.
+    also: tuple[DbtNode, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnUse:
+    """Which of some columns of a node a model reading it selects, read from its SQL."""
+
+    reader: DbtNode  # the model or snapshot (without its columns)
+    columns: tuple[str, ...] = ()  # selected for certain
+    # Perhaps selected: an unqualified name with several candidate tables, Jinja pipebot does
+    # not render, or SQL it could not read (then `problem` says why).
+    maybe: tuple[str, ...] = ()
+    code: str = ""  # "compiled" or "raw": which SQL was read
+    problem: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactTimes:
+    """When each dbt artifact was generated (None: absent, or it does not say)."""
+
+    manifest: datetime | None = None
+    catalog: datetime | None = None
+    run_results: datetime | None = None
+    sources: datetime | None = None
 
 
 # --- warehouse ---------------------------------------------------------------------------

@@ -72,8 +72,13 @@ def _open_store(url: str) -> Store:
         _fail(str(exc), 1)
 
 
-def build_sources(settings: Settings) -> Sources:
-    """The connectors the settings enable; an unset section leaves its source out."""
+def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
+    """The connectors the settings enable; an unset section leaves its source out.
+
+    With a `store`, the dbt project keeps its last build there (`bot.kept_runs`), so a later
+    ``dbt docs generate`` does not hide it.
+    """
+    from bot.kept_runs import KeepsLastBuild
     from bot.tools import Toolset
     from integrations.airflow import AirflowClient, airflow_toolset
     from integrations.dbt import ArtifactsProject, CloudProject, DbtCloudClient, dbt_toolset
@@ -89,14 +94,21 @@ def build_sources(settings: Settings) -> Sources:
         dbt = ArtifactsProject(settings.dbt.artifacts_dir)
     elif cloud is not None and settings.dbt_cloud.job_id is not None:
         dbt = CloudProject(cloud, settings.dbt_cloud.job_id)
+    connector = dbt
+    if dbt is not None and store is not None:
+        dbt = KeepsLastBuild(dbt, store.dbt_runs, key=dbt.project_key)
     if dbt is not None or cloud is not None:
-        toolsets.append(dbt_toolset(dbt, cloud=cloud))
+        # The toolset asks the kept project too; given the connector as `cloud` it still
+        # finds the dbt Cloud project's run cache.
+        toolsets.append(
+            dbt_toolset(dbt, cloud=connector if isinstance(connector, CloudProject) else cloud)
+        )
     # dbt Cloud runs by id (`triage dbt <run_id>`, webhooks) need no job: any run of the account.
     dbt_runs = None
     if cloud is not None:
         dbt_runs = (
-            dbt
-            if isinstance(dbt, CloudProject)
+            connector
+            if isinstance(connector, CloudProject)
             else CloudProject(cloud, settings.dbt_cloud.job_id or 0)
         )
     warehouse = Catalog.from_settings(settings.warehouse) if settings.warehouse.enabled else None
@@ -185,7 +197,8 @@ def chat(fmt: str | None) -> None:
     from handlers.console import ConsoleChannel
 
     settings = _settings()
-    app = build_app(settings, build_sources(settings))
+    store = _open_store(settings.database_url)
+    app = build_app(settings, build_sources(settings, store=store), store=store)
     channel = ConsoleChannel(
         app.conversation.handle,
         fmt=fmt,
@@ -331,7 +344,8 @@ def serve(host: str, port: int | None, role: str) -> None:
     """HTTP server: Slack (events, OAuth install), webhooks, /healthz, /readyz, /metrics;
     Socket Mode too when an app token is set."""
     settings = _settings()
-    app = build_app(settings, build_sources(settings))
+    store = _open_store(settings.database_url)
+    app = build_app(settings, build_sources(settings, store=store), store=store)
     try:
         server = build_server(app, role=role)
     except BotError as exc:
@@ -355,7 +369,8 @@ def mcp(use_demo: bool) -> None:
         if use_demo:
             app = stack.enter_context(demo_app(settings))
         else:
-            app = build_app(settings, build_sources(settings))
+            store = _open_store(settings.database_url)
+            app = build_app(settings, build_sources(settings, store=store), store=store)
         server = build_mcp_server(
             app.sources.toolsets,
             redactor=redactor,
@@ -397,20 +412,26 @@ def triage(
     if run_id and not dag_id:
         _fail("--run-id needs --dag-id", 2)
     settings = _settings()
+    store = None
     if use_demo:
         from integrations.demo import demo_sources
 
         sources = demo_sources()
     else:
-        sources = build_sources(settings)
+        store = _store_if_possible(settings) if (dbt_cloud_run or local_dbt) else None
+        sources = build_sources(settings, store=store)
     if dag_id and sources.airflow is None:
         _fail("Airflow is not configured (set PIPEBOT_AIRFLOW__BASE_URL)", 2)
     if (dbt_cloud_run or local_dbt) and sources.dbt is None:
         _fail("dbt is not configured (PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*)", 2)
-    if dag_id:
-        result = triage_airflow(sources, dag_id=dag_id, run_id=run_id)
-    else:
-        result = triage_dbt(sources, run_id=str(dbt_cloud_run) if dbt_cloud_run else None)
+    try:
+        if dag_id:
+            result = triage_airflow(sources, dag_id=dag_id, run_id=run_id)
+        else:
+            result = triage_dbt(sources, run_id=str(dbt_cloud_run) if dbt_cloud_run else None)
+    finally:
+        if store is not None:
+            store.close()
     if isinstance(result, TriageReport):
         reply = render(result, platform="cli", owners=OwnerDirectory.from_settings(settings.owners))
     else:
@@ -475,8 +496,8 @@ def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
     if window is not None and playbook.parse_window(window) is None:
         _fail(f"{window!r} is not a window: use e.g. 90m, 24h, 7d or 2w (up to 31 days)", 2)
     settings = _settings()
-    sources = _cli_sources(settings, use_demo=use_demo)
     store = _open_store(settings.database_url) if not use_demo else None
+    sources = _cli_sources(settings, use_demo=use_demo, store=store)
     try:
         reply = playbook.run(
             _cli_request(sources, "digest", (window,) if window else ()),
@@ -493,30 +514,43 @@ def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
 @click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
 @_REPLY_FORMAT
 def schema_review(*, model: str, use_demo: bool, fmt: str) -> None:
-    """Review MODEL's columns in the warehouse against its dbt declaration.
+    """Review MODEL's columns in the warehouse against its dbt declaration and last build.
 
-    Exit 1 when the change is breaking (declared columns missing, types changed), so a CI step
-    can stop a deploy; 2 when the model cannot be reviewed.
+    Exit 1 when the change is breaking (declared columns missing, dropped columns a model
+    downstream selects, types changed), so a CI step can stop a deploy; 2 when the model cannot
+    be reviewed (not found, not built, or only a catalog.json older than the last build).
     """
-    from bot.messages import Tone
     from bot.playbooks import schema_review as playbook
 
     settings = _settings()
     sources = _cli_sources(settings, use_demo=use_demo)
     if sources.dbt is None:
         _fail("dbt is not configured (PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*)", 2)
-    reply = playbook.run(_cli_request(sources, "schema-review", (model,)))
-    _print_reply(reply, fmt)
-    reviewed = reply.title.startswith(playbook.TITLE)
-    sys.exit(2 if not reviewed else 1 if reply.tone is Tone.ERROR else 0)
+    request = _cli_request(sources, "schema-review", (model,))
+    result = playbook.assess(request)
+    if isinstance(result, playbook.SchemaReview):
+        _print_reply(playbook.render(result, request=request), fmt)
+        sys.exit(result.exit_code)
+    _print_reply(result, fmt)
+    sys.exit(2)
 
 
-def _cli_sources(settings: Settings, *, use_demo: bool) -> Sources:
+def _cli_sources(settings: Settings, *, use_demo: bool, store: Store | None = None) -> Sources:
     if use_demo:
         from integrations.demo import demo_sources
 
         return demo_sources()
-    return build_sources(settings)
+    return build_sources(settings, store=store)
+
+
+def _store_if_possible(settings: Settings) -> Store | None:
+    """The store for a one-shot command that can do without it (it only adds the dbt build
+    pipebot kept); a store that cannot be opened is logged, not fatal."""
+    try:
+        return Store.open(settings.database_url)
+    except StoreError as exc:
+        log.warning("without the bot database (%s): no kept dbt build to fall back on", exc)
+        return None
 
 
 def _cli_request(sources: Sources, command: str, args: tuple[str, ...]) -> Any:

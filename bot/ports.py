@@ -2,7 +2,8 @@
 
 The core cannot import ``integrations/`` (import-linter enforces it), so it states its needs
 here; ``bot/main.py`` plugs the real clients in. Every method may raise a `bot.errors.SourceError`
-subclass — `SourceUnavailable`, `SourceAuthError`, `NotFound` — and nothing else on purpose.
+subclass — `SourceUnavailable`, `SourceAuthError`, `NotFound` (or its `Ambiguous`) — and
+nothing else on purpose.
 Methods only read.
 """
 
@@ -15,6 +16,8 @@ from typing import Protocol
 
 from bot.facts import (
     AirflowHealth,
+    ArtifactTimes,
+    ColumnUse,
     Dag,
     DagRun,
     DbtNode,
@@ -52,7 +55,8 @@ class Orchestrator(Protocol):
         since: datetime | None = None,
         limit: int = 25,
     ) -> list[DagRun]:
-        """Newest first. `dag_id=None` lists across all DAGs."""
+        """Newest first by when they ran (not by logical date). `dag_id=None` lists across
+        all DAGs."""
         ...
 
     def run(self, dag_id: str, run_id: str) -> DagRun: ...
@@ -87,13 +91,18 @@ class DbtProject(Protocol):
     system: str  # "dbt" or "dbt Cloud"
 
     def node(self, name: str) -> DbtNode:
-        """A model, seed, snapshot, source (``source_name.table``) or exposure by name or
-        unique id. Raises `NotFound` with close names as suggestions."""
+        """A model, seed, snapshot, source (``source_name.table``), exposure, metric, semantic
+        model, saved query or test by name or unique id. Raises `NotFound` with close names
+        as suggestions, and `Ambiguous` with every candidate when a bare name fits several
+        tables or exposures (a seed and a source over one table): it never picks silently."""
         ...
 
     def nodes(self, resource_type: str | None = None) -> list[DbtNode]: ...
 
-    def lineage(self, name: str, *, depth: int | None = None) -> Lineage: ...
+    def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
+        """The node's neighbourhood; names resolve as in `node` (`Lineage.also` lists the
+        lesser kinds the name also fits, e.g. the semantic model named like a model)."""
+        ...
 
     def last_run(self) -> DbtRun | None: ...
 
@@ -103,6 +112,16 @@ class DbtProject(Protocol):
 
     def as_of(self) -> datetime | None:
         """When the artifacts were generated."""
+        ...
+
+    def artifact_times(self) -> ArtifactTimes:
+        """When each artifact was generated: catalog.json older than the last build no
+        longer shows the warehouse (schema review)."""
+        ...
+
+    def column_uses(self, name: str, columns: Sequence[str]) -> list[ColumnUse]:
+        """For each model or snapshot reading `name` directly, which of `columns` its SQL
+        selects (parsed: compiled SQL when the manifest has it, else the raw SQL)."""
         ...
 
 

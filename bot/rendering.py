@@ -2,6 +2,8 @@
 
 Block Kit, Discord embeds and the Rich console live with their channels in ``handlers/``; these
 three serve the CLI (``--format``), logs, the audit store and any channel without rich output.
+Every renderer drops terminal escape sequences (`bot.terminal`) that a log or dbt message may
+still carry.
 
 The JSON form is a public contract (``docs/reply-json.md``): keys are only ever added, and
 ``schema`` changes when something is removed or changes meaning.
@@ -15,6 +17,7 @@ from typing import Any
 import msgspec
 
 from bot.messages import Reply, Section, Tone
+from bot.terminal import without_escapes
 
 JSON_SCHEMA = "pipebot.reply/1"
 
@@ -23,6 +26,7 @@ _TONE_MARK = {Tone.INFO: "", Tone.SUCCESS: "✓ ", Tone.WARNING: "! ", Tone.ERRO
 
 def to_text(reply: Reply) -> str:
     """Readable plain text: what a terminal without colours or a log line shows."""
+    reply = without_escapes(reply)
     out: list[str] = []
     if reply.title:
         out.append(_TONE_MARK[reply.tone] + reply.title)
@@ -32,8 +36,11 @@ def to_text(reply: Reply) -> str:
     for section in reply.sections:
         out.extend(_section_text(section))
         out.append("")
-    if reply.actions:
-        out.append("Actions: " + ", ".join(a.label for a in reply.actions))
+    # Plain text has no buttons: a link button is shown as its link, the others are left out
+    # (their commands can be typed; a label alone would look like something to click).
+    links = [a for a in reply.actions if a.url]
+    if links:
+        out.extend(f"{a.label}: {a.url}" for a in links)
         out.append("")
     if reply.sources:
         out.append("Sources: " + "; ".join(reply.sources))
@@ -69,6 +76,7 @@ _TONE_EMOJI = {Tone.INFO: "", Tone.SUCCESS: "✅ ", Tone.WARNING: "⚠️ ", Ton
 
 def to_markdown(reply: Reply) -> str:
     """GitHub-flavoured Markdown (Discord and most chat tools render it)."""
+    reply = without_escapes(reply)
     out: list[str] = []
     if reply.title:
         out.extend([f"### {_TONE_EMOJI[reply.tone]}{_escape(reply.title)}", ""])
@@ -107,6 +115,7 @@ def _escape(text: str) -> str:
 
 def to_dict(reply: Reply) -> dict[str, Any]:
     """The documented JSON structure (see ``docs/reply-json.md``), JSON-native types only."""
+    reply = without_escapes(reply)
     native: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(reply))
     return {"schema": JSON_SCHEMA, **native}
 

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from bot.messages import InboundMessage, Reply, Tone
 from bot.rendering import to_json, to_markdown, to_text
+from bot.terminal import without_escapes
 from bot.tools import Check
 
 PLATFORM = "console"
@@ -86,8 +87,8 @@ def render_rich(reply: Reply) -> RenderableType:
             parts.append(Text.assemble((link.label, "underline"), " ", (link.url, "blue")))
         if section.image is not None:
             parts.append(Text(f"[image] {section.image.alt}: {section.image.url}", style="dim"))
-    if reply.actions:
-        parts.append(Text("Actions: " + " · ".join(a.label for a in reply.actions), style="dim"))
+    # No buttons in a terminal: link buttons become links, the others are left out.
+    parts.extend(Text(f"{a.label}: {a.url}", style="dim") for a in reply.actions if a.url)
     footer = []
     if reply.sources:
         footer.append("Sources: " + "; ".join(reply.sources))
@@ -105,7 +106,7 @@ def render_rich(reply: Reply) -> RenderableType:
 
 def render(reply: Reply, fmt: str) -> str | RenderableType:
     if fmt == "rich":
-        return render_rich(reply)
+        return render_rich(without_escapes(reply))  # the others strip them themselves
     if fmt == "markdown":
         return to_markdown(reply)
     if fmt == "json":

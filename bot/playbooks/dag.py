@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot import phrases
 from bot.commands import Request
+from bot.errors import NotFound
 from bot.facts import Dag, DagRun, TaskInstance
 from bot.fanout import gather
 from bot.messages import Field, Reply, Section, Tone
-from bot.playbooks.airflow_text import run_line, task_line
+from bot.owners import unique_owners
+from bot.playbooks.airflow_text import (
+    latest_finished,
+    missing_dag_reply,
+    next_run_text,
+    run_line,
+    task_line,
+)
 from bot.playbooks.replies import missing_argument, not_found_reply, source_missing
 
 RECENT = 10
@@ -31,6 +38,8 @@ def run(request: Request) -> Reply:
         "runs": (airflow.system, lambda: airflow.runs(dag_id, limit=RECENT)),
     }
     out = gather(calls, timeout=TIMEOUT_S)
+    if isinstance(out["dag"].exc, NotFound):
+        return _missing(request, dag_id, out["dag"].exc)
     if not out["dag"].ok:
         return not_found_reply(out["dag"], what=f"DAG `{dag_id}`")
     dag = out["dag"].value
@@ -41,10 +50,10 @@ def run(request: Request) -> Reply:
             fields=tuple(
                 f
                 for f in (
-                    Field("Owners", ", ".join(dag.owners) or "–"),
+                    Field("Owners", ", ".join(unique_owners(dag.owners)) or "–"),
                     Field("Schedule", dag.schedule or "none"),
                     Field("Paused", "yes" if dag.is_paused else "no"),
-                    Field("Next run", phrases.timestamp(dag.next_run)) if dag.next_run else None,
+                    Field("Next run", next_run_text(dag, now)) if dag.next_run else None,
                     Field("Tags", ", ".join(dag.tags)) if dag.tags else None,
                     Field("File", f"`{dag.fileloc}`") if dag.fileloc else None,
                 )
@@ -74,9 +83,11 @@ def run(request: Request) -> Reply:
                 bullets=tuple(run_line(r, now) for r in runs),
             )
         )
-        if runs and runs[0].state == "failed":
+        latest = latest_finished(runs)
+        if latest is not None and latest.state == "failed":
             tone = Tone.ERROR
-            sections.append(_failed_tasks(request, dag_id, runs[0]))
+            heading = "Latest run failed" if latest is runs[0] else "Latest finished run failed"
+            sections.append(_failed_tasks(request, dag_id, latest, heading))
     else:
         sections.append(Section(heading="Runs", text=f"unknown — {runs_out.error}"))
     return Reply(
@@ -88,7 +99,17 @@ def run(request: Request) -> Reply:
     )
 
 
-def _failed_tasks(request: Request, dag_id: str, dag_run: DagRun) -> Section:
+def _missing(request: Request, dag_id: str, exc: NotFound) -> Reply:
+    """No such DAG: with its import error when a file that mentions it fails to import."""
+    airflow = request.sources.airflow
+    assert airflow is not None
+    errors = gather({"errors": (airflow.system, airflow.import_errors)}, timeout=TIMEOUT_S)
+    return missing_dag_reply(
+        dag_id, exc.reason, exc.suggestions, errors["errors"].value, request.sources.now()
+    )
+
+
+def _failed_tasks(request: Request, dag_id: str, dag_run: DagRun, heading: str) -> Section:
     airflow = request.sources.airflow
     assert airflow is not None
     request.progress(f"Airflow: reading task states of run {dag_run.run_id}")
@@ -104,10 +125,10 @@ def _failed_tasks(request: Request, dag_id: str, dag_run: DagRun) -> Section:
         timeout=TIMEOUT_S,
     )["tis"]
     if not out.ok:
-        return Section(heading="Latest run failed", text=f"Task states unknown — {out.error}")
+        return Section(heading=heading, text=f"Task states unknown — {out.error}")
     tis: list[TaskInstance] = out.value or []
     return Section(
-        heading="Latest run failed",
+        heading=heading,
         text=f"Run `{dag_run.run_id}`. Use `triage {dag_id}` for the error, history and impact.",
         bullets=tuple(task_line(ti) for ti in tis) or ("no failed tasks reported",),
     )

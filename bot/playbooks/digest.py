@@ -120,20 +120,24 @@ def run(
 
     problems: list[str] = []
     warnings: list[str] = []
+    unknown: list[str] = []
     sections: list[Section] = []
     used: list[str] = []
     if airflow is not None:
         sections.extend(_airflow(out, now, problems, warnings))
         used.append(f"{airflow.system}: DAG runs since {phrases.timestamp(since)}, import errors")
     if dbt is not None:
-        sections.extend(dbt_sections(out, now, problems, warnings))
+        sections.extend(dbt_sections(out, now, problems, warnings, unknown))
         used.append(f"{dbt.system}: run results, source freshness")
     if incidents is not None:
         sections.append(_incidents(out["incidents"], now, warnings))
         used.append("pipebot: incidents")
 
     if problems:
-        tone, verdict = Tone.ERROR, "needs attention: " + ", ".join(problems + warnings)
+        tone, verdict = Tone.ERROR, "needs attention: " + ", ".join(problems + unknown + warnings)
+    elif unknown:
+        # What could not be checked may be failing: never "fine" while it is unknown.
+        tone, verdict = Tone.WARNING, "not confirmed: " + ", ".join(unknown + warnings)
     elif warnings:
         tone, verdict = Tone.WARNING, "mostly fine: " + ", ".join(warnings)
     else:
@@ -148,7 +152,7 @@ def run(
             + ([sources.label] if sources.label else [])
         ),
     )
-    if agent is not None and (problems or warnings):
+    if agent is not None and (problems or unknown or warnings):
         reply = _with_summary(reply, scope, agent, request)
     return reply
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot import phrases
-from bot.errors import NotFound
+from bot.errors import Ambiguous, NotFound
 from bot.fanout import Outcome
 from bot.messages import Reply, Tone
 
@@ -23,7 +23,15 @@ def missing_argument(usage: str, what: str) -> Reply:
 
 
 def not_found_reply(outcome: Outcome[Any], *, what: str) -> Reply:
-    """A failed lookup: "no such thing, did you mean …" or "the source could not answer"."""
+    """A failed lookup: "no such thing, did you mean …", "which one of these …" or "the
+    source could not answer"."""
+    if isinstance(outcome.exc, Ambiguous):
+        names = " or ".join(f"`{c.ref}`" for c in outcome.exc.candidates)
+        return Reply(
+            title=f"More than one {what}",
+            tone=Tone.WARNING,
+            text=f"{outcome.error}. Name one exactly: {names}.",
+        )
     if isinstance(outcome.exc, NotFound):
         text = outcome.error
         if outcome.exc.suggestions:

@@ -15,7 +15,15 @@ from bot.commands import Request
 from bot.facts import AirflowHealth, DagRun, DbtRun, ImportError_, SourceFreshness
 from bot.fanout import Outcome, gather
 from bot.messages import Field, Reply, Section, Tone
-from bot.playbooks.dbt_text import freshness_line, result_line, run_counts
+from bot.playbooks.dbt_text import (
+    command_text,
+    freshness_counts,
+    freshness_line,
+    kept_note,
+    not_a_build,
+    result_line,
+    run_counts,
+)
 
 WINDOW = timedelta(hours=24)
 TIMEOUT_S = 20.0
@@ -50,17 +58,21 @@ def run(request: Request) -> Reply:
     sections: list[Section] = []
     problems: list[str] = []
     warnings: list[str] = []
+    unknown: list[str] = []
     used: list[str] = []
     if airflow is not None:
         sections.append(_airflow(out, now, problems, warnings))
         since = phrases.timestamp(now - WINDOW)
         used.append(f"{airflow.system}: health, DAG runs failed since {since}, import errors")
     if dbt is not None:
-        sections.extend(dbt_sections(out, now, problems, warnings))
+        sections.extend(dbt_sections(out, now, problems, warnings, unknown))
         used.append(f"{dbt.system}: run results, source freshness")
 
     if problems:
-        tone, title = Tone.ERROR, "Needs attention: " + ", ".join(problems + warnings)
+        tone, title = Tone.ERROR, "Needs attention: " + ", ".join(problems + unknown + warnings)
+    elif unknown:
+        # What could not be checked may be failing: never "fine" while it is unknown.
+        tone, title = Tone.WARNING, "Not confirmed: " + ", ".join(unknown + warnings)
     elif warnings:
         tone, title = Tone.WARNING, "Mostly fine: " + ", ".join(warnings)
     else:
@@ -124,10 +136,16 @@ def _airflow(
 
 
 def dbt_sections(
-    out: dict[str, Outcome[Any]], now: Any, problems: list[str], warnings: list[str]
+    out: dict[str, Outcome[Any]],
+    now: Any,
+    problems: list[str],
+    warnings: list[str],
+    unknown: list[str] | None = None,
 ) -> list[Section]:
     """The last dbt run and source freshness from the outcomes `dbt_run` and `freshness`;
-    appends what needs attention to `problems` and `warnings` (shared with `digest`)."""
+    appends what needs attention to `problems` and `warnings` (shared with `digest`), and what
+    could not be confirmed to `unknown` (to `warnings` when not given)."""
+    unknown = warnings if unknown is None else unknown
     sections: list[Section] = []
     last: Outcome[DbtRun | None] = out["dbt_run"]
     if not last.ok:
@@ -140,6 +158,23 @@ def dbt_sections(
         problems.append("dbt unreachable")
     elif last.value is None:
         sections.append(Section(heading="dbt", text="No dbt run results found."))
+    elif not last.value.executed:
+        # `dbt docs generate` after a build: its "success" per compiled node is no result.
+        dbt_run = last.value
+        unknown.append(f"latest dbt results are from {command_text(dbt_run.command)}, not a build")
+        sections.append(
+            Section(
+                heading="dbt",
+                fields=(
+                    Field(
+                        "Latest results",
+                        f"{command_text(dbt_run.command)} {phrases.ago(dbt_run.generated_at, now)}"
+                        " — builds and tests nothing",
+                    ),
+                ),
+                text=not_a_build(dbt_run),
+            )
+        )
     else:
         dbt_run = last.value
         bad = dbt_run.count("error", "fail", "runtime error")
@@ -152,13 +187,16 @@ def dbt_sections(
         bullets = [result_line(r) for r in shown]
         if len(dbt_run.problems) > MAX_LISTED:
             bullets.append(phrases.more(MAX_LISTED, len(dbt_run.problems)))
+        kept = " (kept by pipebot)" if dbt_run.kept_at is not None else ""
         sections.append(
             Section(
                 heading="dbt",
+                text=kept_note(dbt_run),
                 fields=(
                     Field(
                         "Last run",
-                        f"`dbt {dbt_run.command}` {phrases.ago(dbt_run.generated_at, now)}",
+                        f"{command_text(dbt_run.command)} "
+                        f"{phrases.ago(dbt_run.generated_at, now)}{kept}",
                     ),
                     Field("Results", run_counts(dbt_run)),
                 ),
@@ -169,14 +207,27 @@ def dbt_sections(
     if not fresh.ok:
         sections.append(Section(heading="Source freshness", text=f"unknown — {fresh.error}"))
     elif fresh.value:
-        stale = [f for f in fresh.value if f.status != "pass"]
-        if stale:
-            warnings.append(phrases.plural(len(stale), "stale source"))
+        items = fresh.value
+        # Past the error limit is a failure, not a warning: "Mostly fine" would hide it.
+        overdue = [f for f in items if f.past_error_limit]
+        late = [f for f in items if f.stale and not f.past_error_limit]
+        not_computed = [f for f in items if not f.computed]
+        if overdue:
+            problems.append(phrases.plural(len(overdue), "source") + " stale past the error limit")
+        if late:
+            warnings.append(phrases.plural(len(late), "stale source"))
+        if not_computed:
+            # A rule dbt cannot compute (no loaded_at_field) is a known gap, not an unknown run.
+            warnings.append(
+                phrases.plural(len(not_computed), "source") + " with freshness not computed"
+            )
+        listed = [*overdue, *late, *not_computed]
         sections.append(
             Section(
                 heading="Source freshness",
-                text=f"{len(fresh.value) - len(stale)} of {len(fresh.value)} sources fresh.",
-                bullets=tuple(freshness_line(f, now) for f in stale[:MAX_LISTED]),
+                text=freshness_counts(items) + ".",
+                bullets=tuple(freshness_line(f, now) for f in listed[:MAX_LISTED])
+                + ((phrases.more(MAX_LISTED, len(listed)),) if len(listed) > MAX_LISTED else ()),
             )
         )
     return sections

@@ -1,5 +1,5 @@
 """The bot's own read-write database: threads, idempotency keys, audit, incidents, digests,
-outbox and accepted jobs.
+outbox, accepted jobs and the dbt runs it kept.
 
 `Store.open(url)` creates the engine, migrates to the newest schema (unless told not to) and
 exposes one small repository per noun::
@@ -24,6 +24,7 @@ from bot.errors import StoreError
 from bot.store import schema
 from bot.store.accepted import AcceptedEvents
 from bot.store.audit import Audit
+from bot.store.dbt_runs import DbtRuns
 from bot.store.digests import Digests
 from bot.store.events import EventLedger
 from bot.store.incidents import Incidents
@@ -54,6 +55,7 @@ class Store:
     workers: Workers
     accepted: AcceptedEvents
     locks: Locks
+    dbt_runs: DbtRuns
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True, echo: bool = False) -> Store:
@@ -81,6 +83,7 @@ class Store:
             workers=Workers(sessions),
             accepted=AcceptedEvents(sessions),
             locks=Locks(engine),
+            dbt_runs=DbtRuns(sessions),
         )
 
     @property

@@ -272,3 +272,23 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class DbtKeptRunRow(Base):
+    """Per dbt project, the latest run pipebot saw that built or tested (build, run, test …).
+
+    ``dbt build && dbt docs generate`` leaves the docs command's run_results.json, a "success"
+    per compiled node; this row is what `status`, `triage dbt` and `lineage` show instead, so a
+    failed build is never hidden behind it.
+    """
+
+    __tablename__ = "dbt_kept_runs"
+
+    # "dbt-artifacts:<folder>" or "dbt-cloud:<account>:job:<job>"
+    project: Mapped[str] = mapped_column(String(255), primary_key=True)
+    invocation_id: Mapped[str] = mapped_column(String(128))
+    command: Mapped[str] = mapped_column(String(128))
+    generated_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The run as `bot.facts.DbtRun` fields (msgspec builtins).
+    run: Mapped[dict[str, Any]]

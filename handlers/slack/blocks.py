@@ -33,6 +33,7 @@ from slack_sdk.models.blocks import (
 
 from bot.messages import Action, Code, Reply, Section, Tone
 from bot.rendering import to_text
+from bot.terminal import without_escapes
 
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000
@@ -84,6 +85,7 @@ def render_blocks(reply: Reply, *, caption: str = "") -> list[SlackMessage]:
     >>> [m.blocks[0]["type"] for m in render_blocks(Reply(title="All clear"))]
     ['header']
     """
+    reply = without_escapes(reply)  # a colour code from a log or dbt message never reaches Slack
     body = list(_body(reply))
     tail = list(_tail(reply))
     captions = [_context([caption])] if caption else []
@@ -117,6 +119,7 @@ def render_actions(reply: Reply) -> list[dict[str, Any]]:
 
 def render_markdown(reply: Reply) -> str:
     """`reply` as standard Markdown, the format Slack's streaming methods take."""
+    reply = without_escapes(reply)
     out: list[str] = []
     if reply.title:
         out.append(f"**{_TONE_EMOJI[reply.tone]}{reply.title}**")

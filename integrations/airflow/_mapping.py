@@ -8,6 +8,7 @@ and dates accept ``Z``, offsets and nanoseconds.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from bot.facts import AirflowHealth, Dag, DagRun, ImportError_, TaskInstance
@@ -36,6 +37,14 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _duration(value: Any, start: datetime | None, end: datetime | None) -> float | None:
+    """The reported duration, else end − start: Airflow 2's DAG runs have no `duration`."""
+    seconds = _float(value)
+    if seconds is None and start is not None and end is not None and end >= start:
+        seconds = (end - start).total_seconds()
+    return seconds
 
 
 def _status(part: Any) -> str | None:
@@ -86,10 +95,13 @@ def dag(payload: Mapping[str, Any]) -> Dag:
         schedule=_schedule(payload),
         fileloc=_text(payload.get("relative_fileloc") or payload.get("fileloc")),
         has_import_errors=bool(payload.get("has_import_errors")),
+        # When the next run is due, never its logical date (`next_dagrun` in v1,
+        # `next_dagrun_logical_date` in v2): that is the start of its interval, a day earlier
+        # for a daily DAG, so it reads as a run in the past.
         next_run=parse_time(
-            payload.get("next_dagrun_run_after")
-            or payload.get("next_dagrun_logical_date")
-            or payload.get("next_dagrun")
+            payload.get("next_dagrun_run_after")  # v2
+            or payload.get("next_dagrun_create_after")  # v1
+            or payload.get("next_dagrun_data_interval_end")
         ),
         last_parsed=parse_time(payload.get("last_parsed_time")),
         max_active_runs=_int(payload.get("max_active_runs")),
@@ -105,6 +117,7 @@ def dag_run(payload: Mapping[str, Any]) -> DagRun:
     if not triggered_by and payload.get("external_trigger") is not None:  # v1
         triggered_by = "external" if payload["external_trigger"] else "scheduler"
     logical = payload.get("logical_date") or payload.get("execution_date")
+    start, end = parse_time(payload.get("start_date")), parse_time(payload.get("end_date"))
     return DagRun(
         dag_id=_text(payload.get("dag_id")),
         run_id=_text(payload.get("dag_run_id") or payload.get("run_id")),
@@ -112,9 +125,9 @@ def dag_run(payload: Mapping[str, Any]) -> DagRun:
         run_type=_text(payload.get("run_type")),
         logical_date=parse_time(logical),
         run_after=parse_time(payload.get("run_after")),
-        start_date=parse_time(payload.get("start_date")),
-        end_date=parse_time(payload.get("end_date")),
-        duration_s=_float(payload.get("duration")),
+        start_date=start,
+        end_date=end,
+        duration_s=_duration(payload.get("duration"), start, end),
         triggered_by=triggered_by,
         dag_version=version,
         note=_text(payload.get("note")),
@@ -124,19 +137,24 @@ def dag_run(payload: Mapping[str, Any]) -> DagRun:
 def task_instance(payload: Mapping[str, Any]) -> TaskInstance:
     state = payload.get("state")
     map_index = _int(payload.get("map_index"))
+    start, end = parse_time(payload.get("start_date")), parse_time(payload.get("end_date"))
+    try_number = _int(payload.get("try_number")) or 0
+    # A task that never ran (upstream_failed, skipped: try 0) has no duration; Airflow 2
+    # stamps it with start = end and says 0 s.
+    duration = None if try_number == 0 else _duration(payload.get("duration"), start, end)
     return TaskInstance(
         dag_id=_text(payload.get("dag_id")),
         run_id=_text(payload.get("dag_run_id") or payload.get("run_id")),
         task_id=_text(payload.get("task_id")),
         state=None if state is None else str(state),
-        try_number=_int(payload.get("try_number")) or 0,
+        try_number=try_number,
         max_tries=_int(payload.get("max_tries")) or 0,
         map_index=-1 if map_index is None else map_index,
         # "@task" says more than "_PythonDecoratedOperator".
         operator=_text(payload.get("operator_name") or payload.get("operator")),
-        start_date=parse_time(payload.get("start_date")),
-        end_date=parse_time(payload.get("end_date")),
-        duration_s=_float(payload.get("duration")),
+        start_date=start,
+        end_date=end,
+        duration_s=duration,
         hostname=_text(payload.get("hostname")),
         owner=_text(payload.get("owner")),
     )

@@ -9,7 +9,13 @@ Every call goes through `ReadOnlySession`: GET only, plus exactly one allowed PO
 token exchange ``POST /auth/token`` with a body of ``username`` and ``password`` and nothing
 else. Airflow 3 takes a JWT (obtained lazily, cached, renewed once on a 401); Airflow 2 takes
 basic auth. ``api_version="auto"`` asks ``/api/v2/version`` and then ``/api/v1/version``
-(both unauthenticated). Every failure is a `bot.errors.SourceError` subclass.
+(both unauthenticated); a version set by hand that the server does not speak is named as such
+on the first 404 (`_explain_404`). Every failure is a `bot.errors.SourceError` subclass.
+
+The two APIs are read into the same facts (docs/airflow.md): durations from start and end
+where Airflow 2 gives none, the next run when it is due (never its logical date), runs newest
+first by when they ran, and tries counted from the try number where the tries endpoint
+(Airflow 2.10+) is missing.
 
 Task logs are streamed, never loaded whole: see `integrations.airflow._logs`.
 """
@@ -22,8 +28,9 @@ import codecs
 import contextlib
 import difflib
 import json
+import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -156,6 +163,8 @@ class AirflowClient:
         self._static_token = token
         self._token: str | None = None
         self._api: Literal["v2", "v1"] | None = None if api_version == "auto" else api_version
+        # A version set in the settings is trusted until a 404 makes us check it (once).
+        self._api_confirmed = api_version == "auto"
         self._version: str | None = None
         self._lock = threading.Lock()
         self.session = _Session(
@@ -231,6 +240,41 @@ class AirflowClient:
     def _root(self) -> str:
         return f"/api/{self.api_version}"
 
+    def _explain_404(self, exc: UpstreamNotFound) -> SourceError:
+        """A 404 under a forced API version may mean the server speaks the other one.
+
+        Airflow 2 has no ``/api/v2`` and Airflow 3 no ``/api/v1``: every call would answer a
+        bare 404, which reads like "no such DAG". Checked once, with the unauthenticated
+        version endpoints; the original error stands when the configured API is there.
+        """
+        if self._api_confirmed:
+            return exc
+        api = self.api_version
+        if self._answers_version(api):
+            self._api_confirmed = True
+            return exc
+        other: Literal["v2", "v1"] = "v1" if api == "v2" else "v2"
+        if not self._answers_version(other):
+            return exc  # no Airflow API at all here: the 404 says as much as we know
+        airflow = f"Airflow {self._version}" if self._version else "this Airflow"
+        return UpstreamError(
+            self.system,
+            f"{self.base_url} has no /api/{api} — {airflow} serves /api/{other}: set "
+            f"PIPEBOT_AIRFLOW__API_VERSION={other} (or leave it unset to detect it)",
+            status=404,
+        )
+
+    def _answers_version(self, api: str) -> bool:
+        try:
+            response = self.session.call("GET", f"/api/{api}/version", ok=(404, 405))
+        except SourceError:
+            return False
+        version = _json_or_none(response)
+        if response.status_code == 200 and isinstance(version, dict) and version.get("version"):
+            self._version = str(version["version"])
+            return True
+        return False
+
     def _auth_headers(self) -> dict[str, str]:
         if self.api_version == "v1":
             if self._username is None:
@@ -246,11 +290,14 @@ class AirflowClient:
         with self._lock:
             if self._token is not None:
                 return self._token
-            response = self.session.call(
-                "POST",
-                TOKEN_PATH,
-                json_body={"username": self._username, "password": self._password or ""},
-            )
+            try:
+                response = self.session.call(
+                    "POST",
+                    TOKEN_PATH,
+                    json_body={"username": self._username, "password": self._password or ""},
+                )
+            except UpstreamNotFound as exc:  # Airflow 2 has no token endpoint
+                raise self._explain_404(exc) from None
             answer = _json_or_none(response)
             token = None
             if isinstance(answer, dict):
@@ -281,6 +328,8 @@ class AirflowClient:
             try:
                 with self.session.streaming() if stream else contextlib.nullcontext():
                     return self.session.call("GET", path, params=list(params), headers=sent)
+            except UpstreamNotFound as exc:
+                raise self._explain_404(exc) from None
             except UpstreamAuthError as exc:
                 # An expired JWT answers 401 "Token Expired": renew once, then give up.
                 if attempt == 1 and exc.status == 401 and self._can_reauthenticate():
@@ -317,17 +366,24 @@ class AirflowClient:
 
     # -- Orchestrator ---------------------------------------------------------------------
 
+    def _public(self, path: str) -> requests.Response:
+        """A call that needs no credentials (health, version)."""
+        try:
+            return self.session.call("GET", self._root() + path)
+        except UpstreamNotFound as exc:
+            raise self._explain_404(exc) from None
+
     def health(self) -> AirflowHealth:
         path = "/monitor/health" if self.api_version == "v2" else "/health"
         # Health needs no credentials: it answers even when the credentials are wrong.
-        body = _json_or_none(self.session.call("GET", self._root() + path))
+        body = _json_or_none(self._public(path))
         if not isinstance(body, dict):
             raise UpstreamError(self.system, f"GET {self._root()}{path} did not answer JSON")
         return _mapping.health(body)
 
     def version(self) -> str:
         if self._version is None:
-            body = _json_or_none(self.session.call("GET", self._root() + "/version"))
+            body = _json_or_none(self._public("/version"))
             self._version = str(body.get("version", "")) if isinstance(body, dict) else ""
         return self._version
 
@@ -341,9 +397,11 @@ class AirflowClient:
     def dag(self, dag_id: str) -> Dag:
         try:
             return _mapping.dag(self._get_json(f"{self._root()}/dags/{_q(dag_id)}"))
-        except UpstreamNotFound as exc:
+        except UpstreamNotFound:
+            # The HTTP call is in the invocation; the person reading needs the name and
+            # what is close to it.
             raise UpstreamNotFound(
-                self.system, f"no DAG {dag_id!r} ({exc.reason})", self._close_dag_ids(dag_id)
+                self.system, f"Airflow has no DAG `{dag_id}`", self._close_dag_ids(dag_id)
             ) from None
 
     def _close_dag_ids(self, dag_id: str) -> list[str]:
@@ -351,10 +409,7 @@ class AirflowClient:
             known = [d.dag_id for d in self.dags()]
         except SourceError:
             return []  # suggestions are a courtesy; the not-found answer stands without them
-        lowered = {k.lower(): k for k in known}
-        close = difflib.get_close_matches(dag_id.lower(), list(lowered), n=3, cutoff=0.6)
-        contained = [k for k in known if dag_id.lower() in k.lower() and k.lower() not in close]
-        return [lowered[c] for c in close] + contained[: 3 - len(close)]
+        return close_names(dag_id, known)
 
     def runs(
         self,
@@ -365,10 +420,10 @@ class AirflowClient:
         limit: int = 25,
     ) -> list[DagRun]:
         api = self.api_version
-        # Newest first by a column every run has: queued runs have no start date yet.
-        params: list[tuple[str, Any]] = [
-            ("order_by", "-run_after" if api == "v2" else "-execution_date")
-        ]
+        # The newest runs by creation (`id` grows as runs are created, on both APIs, and every
+        # run has one), then ordered by when they ran (`by_when_ran`). Never by logical date:
+        # a run triggered later for an earlier date would read as older.
+        params: list[tuple[str, Any]] = [("order_by", "-id")]
         params += [("state", state) for state in states]
         if since is not None:
             # Runs in a started state are asked by start date; when queued runs may match
@@ -379,9 +434,9 @@ class AirflowClient:
                 since = since.replace(tzinfo=UTC)
             params.append((column, since.isoformat()))
         path = f"{self._root()}/dags/{_q(dag_id) if dag_id else '~'}/dagRuns"
-        return [
+        return by_when_ran(
             _mapping.dag_run(p) for p in self._collection(path, "dag_runs", params, limit=limit)
-        ]
+        )
 
     def _run_path(self, dag_id: str, run_id: str) -> str:
         return f"{self._root()}/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}"
@@ -404,7 +459,18 @@ class AirflowClient:
     def tries(
         self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1
     ) -> list[TaskInstance]:
-        body = self._get_json(self._ti_path(dag_id, run_id, task_id, map_index) + "/tries")
+        """Every try of a task instance, oldest first.
+
+        The tries endpoint is new in Airflow 2.10. Older servers answer it 404: then the task
+        instance itself is read and its earlier tries are counted from its try number, each
+        marked `inferred` (state unknown), so a retry is never lost — only its details.
+        """
+        path = self._ti_path(dag_id, run_id, task_id, map_index)
+        try:
+            body = self._get_json(path + "/tries")
+        except UpstreamNotFound:
+            # A missing task instance is a 404 here as well: then this raises NotFound too.
+            return _tries_counted(_mapping.task_instance(self._get_json(path)))
         rows = body.get("task_instances") if isinstance(body, dict) else None
         tries = [_mapping.task_instance(p) for p in rows or () if isinstance(p, Mapping)]
         return sorted(tries, key=lambda t: t.try_number)
@@ -544,6 +610,69 @@ class AirflowClient:
         return Check(
             system=self.system, ok=True, detail=detail, target=self.base_url, version=version
         )
+
+
+MIN_TRIES_VERSION = "2.10"
+_NO_TRIES = (
+    f"counted from the try number: this Airflow has no tries endpoint "
+    f"(new in Airflow {MIN_TRIES_VERSION})"
+)
+
+
+def _tries_counted(ti: TaskInstance) -> list[TaskInstance]:
+    """The tries of `ti` when the server cannot list them: the earlier ones, state unknown."""
+    earlier = [
+        TaskInstance(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            state=None,
+            try_number=number,
+            max_tries=ti.max_tries,
+            map_index=ti.map_index,
+            operator=ti.operator,
+            owner=ti.owner,
+            inferred=_NO_TRIES,
+        )
+        for number in range(1, ti.try_number)
+    ]
+    return [*earlier, ti]
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def by_when_ran(runs: Iterable[DagRun]) -> list[DagRun]:
+    """Newest first by when each run ran (its start), never by its logical date.
+
+    Runs that have not started yet come first — they are the most recent thing that happened
+    to the DAG — latest due first (v2 ``run_after``), else in the order given (the server's:
+    newest created first).
+    """
+    return sorted(
+        runs,
+        key=lambda r: (r.start_date is None, r.start_date or r.run_after or _NEVER),
+        reverse=True,
+    )
+
+
+def close_names(name: str, known: Sequence[str], n: int = 3) -> list[str]:
+    """Up to `n` of `known` that look like `name`: spelling, containment, shared words.
+
+    ``orders_dialy`` → ``orders_daily``; ``orders`` → ``orders_daily``; ``daily_orders`` →
+    ``orders_daily`` (same words, other order).
+    """
+    lowered = {k.lower(): k for k in known}
+    wanted = name.lower()
+    # 0.75, not difflib's 0.6: at 0.6 "shop_refunds" finds "shop_ingest" — a shared prefix is
+    # not a likeness, and a wrong suggestion costs more than none.
+    found = [lowered[c] for c in difflib.get_close_matches(wanted, list(lowered), n, 0.75)]
+    words = {w for w in re.split(r"[^a-z0-9]+", wanted) if len(w) > 2}
+    for key, original in lowered.items():
+        shared = words & set(re.split(r"[^a-z0-9]+", key))
+        if original not in found and (wanted in key or (words and shared == words)):
+            found.append(original)
+    return found[:n]
 
 
 def _json_or_none(response: requests.Response) -> Any:

@@ -16,7 +16,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.facts import ColumnDoc, DbtNode, DbtResult, DbtRun, Lineage, SourceFreshness
+from bot.errors import Ambiguous, Candidate
+from bot.facts import (
+    NOT_COMPUTED,
+    ArtifactTimes,
+    ColumnDoc,
+    ColumnUse,
+    DbtNode,
+    DbtResult,
+    DbtRun,
+    Lineage,
+    SourceFreshness,
+)
+from bot.terminal import strip_escapes
 from integrations.dbt.artifacts import (
     Catalog,
     CatalogTable,
@@ -27,21 +39,48 @@ from integrations.dbt.artifacts import (
     Node,
     Result,
     RunResults,
+    SemanticNode,
     Source,
     SourcesArtifact,
+    UnitTest,
     freshness_rule,
     meta_owner,
     normalize_owners,
     parse_time,
     string_list,
 )
+from integrations.dbt.columns import column_uses
 from integrations.errors import UpstreamNotFound
 
-# Which node wins when several share a name (a model and a seed called the same, say).
-_PRIORITY = {"model": 0, "seed": 1, "snapshot": 2, "source": 3, "exposure": 4, "analysis": 5}
-_OTHER_PRIORITY = 6
+# The order candidates for one name are listed in.
+_PRIORITY = {
+    "model": 0,
+    "seed": 1,
+    "snapshot": 2,
+    "source": 3,
+    "exposure": 4,
+    "semantic_model": 5,
+    "metric": 6,
+    "saved_query": 7,
+    "analysis": 8,
+}
+_OTHER_PRIORITY = 9
+# Kinds a bare name means first: tables and views, and the dashboards on them. A name that
+# fits two of these is ambiguous (a seed and a source over one table); a metric, semantic
+# model or test of the same name is mentioned beside the chosen node, not chosen.
+_FIRST_CHOICE = frozenset({"model", "seed", "snapshot", "source", "exposure"})
 _PROBLEMS = frozenset({"error", "fail", "warn", "runtime error", "partial success"})
-_NOT_LINEAGE = ("test.", "unit_test.", "exposure.")
+_TESTS = ("test.", "unit_test.")
+_NOT_UPSTREAM = ("test.", "unit_test.", "exposure.")
+# The blast radius: what is rebuilt from a node. Exposures are counted apart, and so is the
+# semantic layer (metrics, semantic models, saved queries), which is no model.
+_BUILT = ("model.", "seed.", "snapshot.")
+_SEMANTIC = ("semantic_model.", "metric.", "saved_query.")
+_KIND_WORDS = {
+    "semantic_model": "semantic model",
+    "saved_query": "saved query",
+    "unit_test": "unit test",
+}
 
 
 def resource_type_of(unique_id: str) -> str:
@@ -57,7 +96,7 @@ class TestInfo:
     unique_id: str
     attached_to: str  # unique id of the model or source it belongs to ("" when unknown)
     column: str
-    kind: str  # not_null, unique, … or "singular"
+    kind: str  # not_null, unique, … "singular", or "unit" for a unit test
     severity: str
 
 
@@ -84,17 +123,33 @@ class ManifestIndex:
         self._nodes: dict[str, Node] = value.nodes or {}
         self._sources: dict[str, Source] = value.sources or {}
         self._exposures: dict[str, Exposure] = value.exposures or {}
+        self._unit_tests: dict[str, UnitTest] = value.unit_tests or {}
+        self._semantic: dict[str, SemanticNode] = {}
+        for layer in (value.semantic_models, value.metrics, value.saved_queries):
+            self._semantic.update(layer or {})
         self._group_owners: dict[str, tuple[str, ...]] = {}
         for group in (value.groups or {}).values():
             if group.name:
                 self._group_owners[group.name] = normalize_owners(group.owner)
         self._catalog: dict[str, CatalogTable] = {}
+        self.catalog_generated_at = (
+            parse_time(catalog.value.metadata.generated_at) if catalog is not None else None
+        )
         if catalog is not None:
             self._catalog.update(catalog.value.nodes or {})
             self._catalog.update(catalog.value.sources or {})
         self.parents, self.children = self._maps(value)
         self._by_name: dict[str, list[str]] = {}
         self._index_names()
+        # The model each unit test checks, and the unit tests of each model (a manifest's maps
+        # may predate unit tests; these do not depend on them).
+        self._tested: dict[str, str] = {}
+        self._unit_tests_of: dict[str, list[str]] = {}
+        for uid, unit in self._unit_tests.items():
+            tested = self._tested_model(unit)
+            self._tested[uid] = tested
+            if tested:
+                self._unit_tests_of.setdefault(tested, []).append(uid)
         # Tests per column are only needed to describe nodes: built on first use.
         self._tests_index: _TestIndex | None = None
         self._facts: dict[str, DbtNode] = {}
@@ -115,6 +170,10 @@ class ManifestIndex:
             for uid, exposure in self._exposures.items():
                 deps = exposure.depends_on
                 parents[uid] = list(deps.nodes or ()) if deps else []
+            for layer in (self._unit_tests, self._semantic):
+                for uid, item in layer.items():
+                    deps = item.depends_on
+                    parents[uid] = list(deps.nodes or ()) if deps else []
             for uid in self._sources:
                 parents[uid] = []
         if children is None:
@@ -133,8 +192,13 @@ class ManifestIndex:
             if source.source_name:
                 by_name.setdefault(f"{source.source_name}.{table}".lower(), []).append(uid)
             by_name.setdefault(table.lower(), []).append(uid)
-        for uid, exposure in self._exposures.items():
-            by_name.setdefault((exposure.name or uid.rsplit(".", 1)[-1]).lower(), []).append(uid)
+            # People name a source by its warehouse table too (raw.orders over raw_orders).
+            identifier = (source.identifier or "").lower()
+            if identifier and identifier != table.lower():
+                by_name.setdefault(identifier, []).append(uid)
+        for layer in (self._exposures, self._unit_tests, self._semantic):
+            for uid, item in layer.items():
+                by_name.setdefault((item.name or uid.rsplit(".", 1)[-1]).lower(), []).append(uid)
         for uids in by_name.values():
             if len(uids) > 1:
                 uids.sort(key=self._rank)
@@ -186,28 +250,153 @@ class ManifestIndex:
             if attached and info.column:
                 names = by_column.setdefault(attached, {})
                 names.setdefault(info.column.lower(), []).append(node.name or uid)
+        for uid in self._unit_tests:
+            # Unit tests have no severity setting: a failing one fails the build.
+            tests[uid] = TestInfo(
+                unique_id=uid,
+                attached_to=self._tested[uid],
+                column="",
+                kind="unit",
+                severity="error",
+            )
         return tests, by_column
 
     # -- lookups ----------------------------------------------------------------------------
 
     def __contains__(self, unique_id: object) -> bool:
         return (
-            unique_id in self._nodes or unique_id in self._sources or unique_id in self._exposures
+            unique_id in self._nodes
+            or unique_id in self._sources
+            or unique_id in self._exposures
+            or unique_id in self._unit_tests
+            or unique_id in self._semantic
         )
 
     def resolve(self, name: str) -> str:
-        """The unique id for a name, ``source_name.table``, or unique id; else `NotFound`."""
+        """The unique id for a name, ``source_name.table``, or unique id; else `NotFound`,
+        or `Ambiguous` when a bare name fits several nodes (see `lookup`)."""
+        return self.lookup(name)[0]
+
+    def lookup(self, name: str) -> tuple[str, list[str]]:
+        """The unique id a name means, and the other nodes it also fits.
+
+        Unique ids and ``source_name.table`` are exact. A bare name may fit several nodes:
+        versions of one model mean the newest, the root project's node beats a package's of
+        the same kind; then, if two tables (models, seeds, snapshots, sources) or exposures
+        remain, it raises `Ambiguous` listing them with an exact name for each. Metrics,
+        semantic models and tests of the same name come back as the "also" list.
+        """
         wanted = name.strip()
         if wanted in self:
-            return wanted
+            return wanted, []
+        chosen, candidates = self._choose(wanted)
+        if not candidates:
+            raise UpstreamNotFound(
+                self.system,
+                f"no model, seed, snapshot, source, exposure, metric, semantic model, saved "
+                f"query or test named '{wanted}' in the manifest",
+                suggestions=self.suggest(wanted),
+            )
+        if chosen is None:
+            raise self._ambiguous(wanted, candidates)
+        return chosen, [uid for uid in candidates if uid != chosen]
+
+    def _choose(self, wanted: str) -> tuple[str | None, list[str]]:
+        """(the node meant or None when ambiguous, every distinct node the name fits)."""
         uids = self._by_name.get(wanted.lower())
-        if uids:
-            return uids[0]
-        raise UpstreamNotFound(
-            self.system,
-            f"no model, seed, snapshot, source or exposure named '{wanted}' in the manifest",
-            suggestions=self.suggest(wanted),
-        )
+        if not uids:
+            return None, []
+        if len(uids) == 1:
+            return uids[0], uids
+        distinct: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        for uid in uids:  # ranked: root project first, newest version first
+            key = self._identity(uid)
+            if key not in seen:
+                seen.add(key)
+                distinct.append(uid)
+        first = [uid for uid in distinct if resource_type_of(uid) in _FIRST_CHOICE]
+        if len(first) > 1 or (not first and len(distinct) > 1):
+            return None, distinct
+        return (first or distinct)[0], distinct
+
+    def _identity(self, uid: str) -> tuple[str, str]:
+        """Kind and name without package or version: what two packages or two versions of
+        one model share (``model.pkg.orders.v2`` → ``("model", "orders")``)."""
+        kind, _, rest = uid.partition(".")
+        rest = rest.partition(".")[2] or rest
+        node = self._nodes.get(uid)
+        if node is not None and node.version is not None:
+            rest = rest.removesuffix(f".v{node.version}")
+        return kind, rest
+
+    def _ambiguous(self, wanted: str, uids: Sequence[str]) -> Ambiguous:
+        candidates = [
+            Candidate(
+                ref=self.exact_name(uid),
+                kind=_KIND_WORDS.get(resource_type_of(uid), resource_type_of(uid)),
+                name=self._display(uid),
+                detail=self._relation(uid),
+            )
+            for uid in uids
+        ]
+        listed = ", ".join(f"{c.kind} {c.name}" for c in candidates)
+        reason = f"'{wanted}' fits {len(candidates)} dbt nodes: {listed}"
+        tables = {c.detail for c in candidates}
+        if len(tables) == 1 and "" not in tables:
+            both = "both" if len(candidates) == 2 else "all"
+            reason += f", {both} over the table {tables.pop()}"
+        return Ambiguous(self.system, reason, candidates)
+
+    def exact_name(self, uid: str) -> str:
+        """The shortest name that means `uid` and nothing else: its name when that is
+        unambiguous, ``source_name.table`` for a source, else the unique id."""
+        display = self._display(uid)
+        return display if self._choose(display)[0] == uid else uid
+
+    def _relation(self, uid: str) -> str:
+        node = self._nodes.get(uid)
+        if node is not None:
+            return node.relation_name or ""
+        source = self._sources.get(uid)
+        if source is not None:
+            return source.relation_name or ""
+        item = self._semantic.get(uid)
+        if item is not None and item.node_relation is not None:
+            return item.node_relation.relation_name or ""
+        return ""
+
+    def relation_of(self, uid: str) -> str:
+        """The warehouse relation of a node ("" when it has none)."""
+        return self._relation(uid)
+
+    def code_of(self, uid: str) -> tuple[str, str]:
+        """A model's or snapshot's SQL: ("compiled", code) when the manifest has it, else
+        ("raw", code); ("", "") for anything else."""
+        node = self._nodes.get(uid)
+        if node is None:
+            return "", ""
+        if node.compiled_code:
+            return "compiled", node.compiled_code
+        return ("raw", node.raw_code) if node.raw_code else ("", "")
+
+    def column_names(self, uid: str) -> list[str]:
+        """The node's columns as catalog.json and the YAML know them."""
+        return [c.name for c in self.fact(uid).columns]
+
+    def _tested_model(self, unit: UnitTest) -> str:
+        """The unique id of the model a unit test checks."""
+        deps = unit.depends_on.nodes if unit.depends_on and unit.depends_on.nodes else []
+        for uid in deps:
+            if uid.startswith("model."):
+                return uid
+        models = [
+            u for u in self._by_name.get((unit.model or "").lower(), ()) if u.startswith("model.")
+        ]
+        if unit.version is not None:
+            versioned = [u for u in models if u.endswith(f".v{unit.version}")]
+            models = versioned or models
+        return models[0] if models else ""
 
     def suggest(self, name: str, limit: int = 5) -> list[str]:
         candidates = {self._display(uids[0]): None for uids in self._by_name.values()}
@@ -225,6 +414,9 @@ class ManifestIndex:
         exposure = self._exposures.get(uid)
         if exposure is not None and exposure.name:
             return exposure.name
+        other = self._unit_tests.get(uid) or self._semantic.get(uid)
+        if other is not None and other.name:
+            return other.name
         return uid.rsplit(".", 1)[-1]
 
     def unique_ids(self, resource_type: str | None = None) -> list[str]:
@@ -233,8 +425,18 @@ class ManifestIndex:
             uids = self._sources
         elif resource_type == "exposure":
             uids = self._exposures
+        elif resource_type == "unit_test":
+            uids = self._unit_tests
+        elif resource_type in ("metric", "semantic_model", "saved_query"):
+            uids = [uid for uid in self._semantic if resource_type_of(uid) == resource_type]
         elif resource_type is None:
-            uids = [*self._nodes, *self._sources, *self._exposures]
+            uids = [
+                *self._nodes,
+                *self._sources,
+                *self._exposures,
+                *self._unit_tests,
+                *self._semantic,
+            ]
         else:
             uids = [
                 uid
@@ -258,8 +460,11 @@ class ManifestIndex:
         return self._tests.get(unique_id)
 
     def tests_of(self, unique_id: str) -> list[str]:
-        """Tests that read the node (generic tests on its columns, singular tests on it)."""
-        return [c for c in self.children.get(unique_id, ()) if c.startswith("test.")]
+        """Tests of the node: generic tests on its columns, singular tests reading it, and
+        unit tests of its logic."""
+        found = [c for c in self.children.get(unique_id, ()) if c.startswith(_TESTS)]
+        found += [u for u in self._unit_tests_of.get(unique_id, ()) if u not in found]
+        return found
 
     def walk(self, start: str, *, downstream: bool, depth: int | None = None) -> list[str]:
         """Breadth-first over the parent or child map: nearest first, each node once."""
@@ -317,7 +522,13 @@ class ManifestIndex:
         exposure = self._exposures.get(uid)
         if exposure is not None:
             return self._exposure_fact(uid, exposure)
-        # Metrics, semantic models … appear in the maps; describe them by their id.
+        unit = self._unit_tests.get(uid)
+        if unit is not None:
+            return self._unit_test_fact(uid, unit)
+        item = self._semantic.get(uid)
+        if item is not None:
+            return self._semantic_fact(uid, item)
+        # Anything newer (functions …) appears in the maps; describe it by its id.
         parts = uid.split(".")
         return DbtNode(
             unique_id=uid,
@@ -348,6 +559,21 @@ class ManifestIndex:
                     meta_owner(exposure.meta),
                 ]
             )
+        unit = self._unit_tests.get(uid)
+        if unit is not None:
+            config = unit.config
+            own = normalize_owners(meta_owner(config.meta if config else None))
+            # A unit test checks its model's logic: whoever owns the model owns the failure.
+            tested = self._tested.get(uid, "")
+            return own or (self.owners_of(tested) if tested and tested != uid else ())
+        item = self._semantic.get(uid)
+        if item is not None:
+            config = item.config
+            written = [meta_owner(config.meta if config else None), meta_owner(item.meta)]
+            group = item.group or (config.group if config else None)
+            if group:
+                written.append(list(self._group_owners.get(group, ())))
+            return normalize_owners(written)
         return ()
 
     def _node_owners(self, uid: str, node: Node) -> tuple[str, ...]:
@@ -385,6 +611,7 @@ class ManifestIndex:
             access=access if resource_type == "model" else "",
             contract_enforced=bool(contract and contract.enforced),
             columns=self._columns(uid, node.columns) if columns else (),
+            tested=_attached(node) if resource_type == "test" else "",
         )
 
     def _source_fact(self, uid: str, source: Source, *, columns: bool) -> DbtNode:
@@ -417,6 +644,37 @@ class ManifestIndex:
             tags=_tags(exposure.tags, config.tags if config else None),
             exposure_type=exposure.kind or "",
             url=exposure.url or "",
+        )
+
+    def _unit_test_fact(self, uid: str, unit: UnitTest) -> DbtNode:
+        config = unit.config
+        return DbtNode(
+            unique_id=uid,
+            name=unit.name or uid.rsplit(".", 1)[-1],
+            resource_type="unit_test",
+            package=unit.package_name or "",
+            path=unit.original_file_path or "",
+            description=unit.description or "",
+            owners=self.owners_of(uid),
+            tags=_tags(config.tags if config else None),
+            tested=self._tested.get(uid, ""),
+        )
+
+    def _semantic_fact(self, uid: str, item: SemanticNode) -> DbtNode:
+        config = item.config
+        resource_type = item.resource_type or resource_type_of(uid)
+        return DbtNode(
+            unique_id=uid,
+            name=item.name or uid.rsplit(".", 1)[-1],
+            resource_type=resource_type,
+            package=item.package_name or "",
+            path=item.original_file_path or "",
+            description=item.description or item.label or "",
+            owners=self.owners_of(uid),
+            group=item.group or (config.group if config else None) or "",
+            tags=_tags(item.tags, config.tags if config else None),
+            relation=self._relation(uid),
+            metric_type=(item.kind or "") if resource_type == "metric" else "",
         )
 
     def _columns(self, uid: str, declared: Mapping[str, Column] | None) -> tuple[ColumnDoc, ...]:
@@ -504,13 +762,46 @@ def dbt_result(result: Result) -> DbtResult:
     return DbtResult(
         unique_id=result.unique_id or "",
         status=status,
-        message="" if message is None else str(message),
+        # dbt colours some messages (a unit test's diff): the codes stop here.
+        message="" if message is None else strip_escapes(str(message)),
         failures=result.failures,
         execution_time_s=result.execution_time,
         completed_at=completed,
         # Compiled SQL helps explain a failure; for the thousands of green nodes it is bulk.
         compiled_code=code if status in _PROBLEMS else "",
     )
+
+
+# `args.which` as people type the command (dbt records the click sub-command's own name).
+_WHICH = {"generate": "docs generate", "serve": "docs serve", "freshness": "source freshness"}
+_TWO_WORDS = ("docs", "source")
+
+
+def run_command(args: Mapping[str, Any]) -> str:
+    """The dbt command that wrote a run_results.json: ``build``, ``docs generate`` …
+
+    From ``args.which`` (every dbt since 1.0), else the words of ``args.invocation_command``
+    before its first option (options are left out: ``--vars`` may hold secrets).
+    """
+    which = args.get("which") or args.get("rpc_method")
+    if isinstance(which, str) and which.strip():
+        return _WHICH.get(which.strip(), which.strip())
+    invoked = args.get("invocation_command")
+    if not isinstance(invoked, str):
+        return ""
+    words = invoked.split()
+    if words[:1] == ["dbt"]:
+        words = words[1:]
+    command: list[str] = []
+    for word in words:
+        if word.startswith("-"):
+            break
+        command.append(word)
+    if not command:
+        return ""
+    if command[0] in _TWO_WORDS and len(command) > 1:
+        return " ".join(command[:2])
+    return command[0]
 
 
 def dbt_run(
@@ -522,11 +813,9 @@ def dbt_run(
     status: str = "",
 ) -> DbtRun:
     value = loaded.value
-    args = value.args or {}
-    command = args.get("which") or args.get("rpc_method") or ""
     return DbtRun(
         invocation_id=value.metadata.invocation_id or "",
-        command=str(command),
+        command=run_command(value.args or {}),
         generated_at=parse_time(value.metadata.generated_at),
         elapsed_s=value.elapsed_time,
         results=tuple(dbt_result(r) for r in value.results or () if r.unique_id),
@@ -550,7 +839,9 @@ class ProjectView:
         self.index = index
         self.run = run
         self.sources = sources
-        self._results = {r.unique_id: r for r in run.results} if run else {}
+        # `dbt docs generate`, `compile`, `ls` … report "success" for every node they compiled:
+        # those are no test or model results, so nothing reads them as such.
+        self._results = {r.unique_id: r for r in run.results} if run and run.executed else {}
 
     def node(self, name: str) -> DbtNode:
         return self.index.fact(self.index.resolve(name))
@@ -563,34 +854,40 @@ class ProjectView:
 
     def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
         index = self.index
-        uid = index.resolve(name)
+        uid, also = index.lookup(name)
         fact = index.brief
         downstream_all = index.walk(uid, downstream=True, depth=depth)
-        # Affected dashboards matter whatever depth is listed, so exposures are always complete.
+        # Affected dashboards and metrics matter whatever depth is listed: always complete.
         reach = downstream_all if depth is None else index.walk(uid, downstream=True)
         tests = index.tests_of(uid)
         return Lineage(
             node=index.fact(uid),
-            parents=tuple(fact(p) for p in index.parents.get(uid, ()) if _in_lineage(p)),
-            children=tuple(fact(c) for c in index.children.get(uid, ()) if _in_lineage(c)),
+            parents=tuple(fact(p) for p in index.parents.get(uid, ()) if _upstream(p)),
+            children=tuple(fact(c) for c in index.children.get(uid, ()) if c.startswith(_BUILT)),
             upstream=tuple(
-                fact(p) for p in index.walk(uid, downstream=False, depth=depth) if _in_lineage(p)
+                fact(p) for p in index.walk(uid, downstream=False, depth=depth) if _upstream(p)
             ),
-            downstream=tuple(fact(c) for c in downstream_all if _in_lineage(c)),
+            downstream=tuple(fact(c) for c in downstream_all if c.startswith(_BUILT)),
             exposures=tuple(fact(e) for e in reach if e.startswith("exposure.")),
             tests=tuple(fact(t) for t in tests),
             test_results={t: r for t in tests if (r := self._results.get(t)) is not None},
+            semantic=tuple(fact(m) for m in reach if m.startswith(_SEMANTIC)),
+            also=tuple(fact(a) for a in also),
         )
 
     def freshness(self) -> list[SourceFreshness]:
+        """Every source with a freshness rule: dbt's result from sources.json, or, for a rule
+        dbt gave no result for, `NOT_COMPUTED` and why. Empty without a sources.json."""
         if self.sources is None:
             return []
         index = self.index
         out: list[SourceFreshness] = []
+        seen: set[str] = set()
         for item in self.sources.value.results or ():
             uid = item.unique_id or ""
             if not uid:
                 continue
+            seen.add(uid)
             parts = uid.split(".")
             source_name = parts[2] if len(parts) >= 4 else ""
             table = parts[-1]
@@ -601,19 +898,45 @@ class ProjectView:
                 source_name, table = names
                 rule = rule or index.fact(uid).freshness_rule
                 owners = index.owners_of(uid)
-            error = item.error
+            error = "" if item.error is None else strip_escapes(str(item.error))
+            status = item.status or ""
             out.append(
                 SourceFreshness(
                     unique_id=uid,
                     source_name=source_name,
                     table=table,
-                    status=item.status or "",
+                    status=status,
                     max_loaded_at=parse_time(item.max_loaded_at),
                     snapshotted_at=parse_time(item.snapshotted_at),
                     age_s=item.max_loaded_at_time_ago_in_s,
                     rule=rule,
                     owners=owners,
-                    error="" if error is None else str(error),
+                    error=error,
+                    reason=f"runtime error: {error}" if status == "runtime error" else "",
+                )
+            )
+        # Sources with a rule that sources.json has no result for were silently dropped: dbt
+        # skips a rule it cannot compute (no loaded_at_field, on an adapter without metadata
+        # freshness), and a `--select` leaves the rest out.
+        for uid, source in sorted(index._sources.items()):
+            if uid in seen:
+                continue
+            config = source.config
+            rule = freshness_rule(source.freshness) or freshness_rule(
+                config.freshness if config else None
+            )
+            if not rule:
+                continue
+            names = index.source_names(uid) or ("", uid)
+            out.append(
+                SourceFreshness(
+                    unique_id=uid,
+                    source_name=names[0],
+                    table=names[1],
+                    status=NOT_COMPUTED,
+                    rule=rule,
+                    owners=index.owners_of(uid),
+                    reason=_not_computed_reason(source),
                 )
             )
         return out
@@ -628,8 +951,23 @@ class ProjectView:
         return max(known) if known else None
 
 
-def _in_lineage(unique_id: str) -> bool:
-    return not unique_id.startswith(_NOT_LINEAGE)
+def _upstream(unique_id: str) -> bool:
+    return not unique_id.startswith(_NOT_UPSTREAM)
+
+
+def _not_computed_reason(source: Source) -> str:
+    config = source.config
+    loaded_at = (
+        source.loaded_at_field
+        or source.loaded_at_query
+        or (config.loaded_at_field if config else None)
+        or (config.loaded_at_query if config else None)
+    )
+    if not loaded_at:
+        return (
+            "no loaded_at_field: dbt cannot measure it; add `loaded_at_field` or `loaded_at_query`"
+        )
+    return "no result in the latest sources.json (left out of that `dbt source freshness` run)"
 
 
 class ViewBacked(ABC):
@@ -649,7 +987,9 @@ class ViewBacked(ABC):
         return self.view().nodes(resource_type)
 
     def lineage(self, name: str, *, depth: int | None = None) -> Lineage:
-        return self.view().lineage(name, depth=depth)
+        view = self.view()
+        # The run its test results come from, so a reader can tell "no test ran" from "passed".
+        return replace(view.lineage(name, depth=depth), run=view.run)
 
     def last_run(self) -> DbtRun | None:
         return self.view().run
@@ -659,6 +999,20 @@ class ViewBacked(ABC):
 
     def as_of(self) -> datetime | None:
         return self.view().as_of()
+
+    def artifact_times(self) -> ArtifactTimes:
+        view = self.view()
+        sources = view.sources
+        return ArtifactTimes(
+            manifest=view.index.generated_at,
+            catalog=view.index.catalog_generated_at,
+            run_results=view.run.generated_at if view.run is not None else None,
+            sources=parse_time(sources.value.metadata.generated_at) if sources else None,
+        )
+
+    def column_uses(self, name: str, columns: Sequence[str]) -> list[ColumnUse]:
+        index = self.view().index
+        return column_uses(index, index.resolve(name), columns)
 
     def test_info(self, unique_id: str) -> TestInfo | None:
         return self.view().index.test_info(unique_id)

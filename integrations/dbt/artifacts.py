@@ -28,6 +28,8 @@ from typing import Any, Generic, TypeVar, Union, get_args, get_origin
 import msgspec
 from msgspec import Struct, field
 
+from bot.owners import merge_people
+
 __all__ = [
     "ArtifactError",
     "Catalog",
@@ -108,6 +110,7 @@ class NodeConfig(_Struct):
     # Sources on dbt >= 1.10 keep their freshness and loaded_at_field under config.
     freshness: FreshnessRule | None = None
     loaded_at_field: str | None = None
+    loaded_at_query: str | None = None  # dbt >= 1.10: a query instead of a column
 
 
 class Column(_Struct):
@@ -147,6 +150,10 @@ class Node(_Struct):
     column_name: str | None = None
     attached_node: str | None = None
     version: Any = None
+    # The SQL, read to tell which columns of its parents a model selects (schema review).
+    # compiled_code is there only for nodes the invocation compiled.
+    raw_code: str | None = None
+    compiled_code: str | None = None
 
 
 class Source(_Struct):
@@ -164,6 +171,7 @@ class Source(_Struct):
     columns: dict[str, Column] | None = None
     relation_name: str | None = None
     loaded_at_field: str | None = None
+    loaded_at_query: str | None = None
     freshness: FreshnessRule | None = None
     loader: str | None = None
     identifier: str | None = None
@@ -191,6 +199,42 @@ class Group(_Struct):
     description: str | None = None
 
 
+class UnitTest(_Struct):
+    """A unit test (manifest v12, dbt >= 1.8): fixed input rows for one model and the rows
+    it must return. The given/expect rows are not read: the run's message holds the diff."""
+
+    name: str | None = None
+    model: str | None = None  # the tested model's name
+    version: Any = None  # the tested model's version, for versioned models
+    package_name: str | None = None
+    original_file_path: str | None = None
+    description: str | None = None
+    depends_on: DependsOn | None = None  # the tested model's unique id
+    config: NodeConfig | None = None
+
+
+class NodeRelation(_Struct):
+    relation_name: str | None = None
+
+
+class SemanticNode(_Struct):
+    """Metrics, semantic models and saved queries: the semantic layer built on models."""
+
+    name: str | None = None
+    resource_type: str | None = None
+    package_name: str | None = None
+    original_file_path: str | None = None
+    description: str | None = None
+    label: str | None = None
+    kind: str | None = field(default=None, name="type")  # metrics: simple, ratio …
+    node_relation: NodeRelation | None = None  # semantic models: the model's table
+    depends_on: DependsOn | None = None
+    group: str | None = None
+    meta: Any = None
+    tags: Any = None
+    config: NodeConfig | None = None
+
+
 class Manifest(_Struct):
     metadata: Metadata = field(default_factory=Metadata)
     nodes: dict[str, Node] | None = None
@@ -199,6 +243,10 @@ class Manifest(_Struct):
     groups: dict[str, Group] | None = None
     parent_map: dict[str, list[str]] | None = None
     child_map: dict[str, list[str]] | None = None
+    unit_tests: dict[str, UnitTest] | None = None
+    metrics: dict[str, SemanticNode] | None = None
+    semantic_models: dict[str, SemanticNode] | None = None
+    saved_queries: dict[str, SemanticNode] | None = None
 
 
 # --- run_results.json ----------------------------------------------------------------------
@@ -439,13 +487,10 @@ def normalize_owners(value: Any) -> tuple[str, ...]:
     Strings may hold several owners (``"@dana, lee@example.com"``); ``"Dana <dana@x.com>"`` and
     ``mailto:`` become the address; emails are lower-cased; ``@handles`` keep their spelling.
     An ``{name, email}`` object (group and exposure owners) yields its emails, else its name —
-    the handle someone can be reached by.
+    the handle someone can be reached by. One person written twice (``"@dana,
+    dana@example.com"``) is one owner, by e-mail (`bot.owners.merge_people`).
     """
-    found: list[str] = []
-    for owner in _owner_strings(value):
-        if owner not in found:
-            found.append(owner)
-    return tuple(found)
+    return merge_people(_owner_strings(value))
 
 
 def _owner_strings(value: Any) -> Iterator[str]:

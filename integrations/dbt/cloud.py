@@ -31,7 +31,7 @@ from msgspec import Struct
 from pydantic import SecretStr
 
 from bot.errors import SourceError
-from bot.facts import DbtRun
+from bot.facts import EXECUTING_COMMANDS, DbtRun
 from bot.ports import DbtProject
 from bot.settings import DbtCloudSettings
 from bot.tools import Check
@@ -42,7 +42,13 @@ from integrations._http import (
     invocation_text,
     paginate,
 )
-from integrations.dbt._view import ManifestIndex, ProjectView, ViewBacked, dbt_result
+from integrations.dbt._view import (
+    ManifestIndex,
+    ProjectView,
+    ViewBacked,
+    dbt_result,
+    run_command,
+)
 from integrations.dbt.artifacts import (
     ArtifactError,
     Catalog,
@@ -74,9 +80,6 @@ STATUS_CODES: dict[str, int] = {
     "cancelled": 30,
     "canceled": 30,
 }
-# Steps whose run_results.json describe what the job built and tested.
-RESULT_COMMANDS = ("build", "run", "test", "seed", "snapshot", "retry", "clone")
-
 T = TypeVar("T")
 
 
@@ -527,8 +530,13 @@ def _parse(reader: Callable[[bytes], Loaded[T]], data: bytes | None, what: str) 
 
 def cloud_dbt_run(client: DbtCloudClient, run_id: int, *, run: Run | None = None) -> DbtRun:
     """A dbt Cloud run as a `DbtRun`: job name, humanized status, link, and the results of
-    every dbt step that built or tested something (a later step's result for a node wins)."""
-    if run is None or run.run_steps is None:
+    every dbt step that built or tested something (a later step's result for a node wins).
+
+    A job's usual last step, ``dbt docs generate``, leaves a run_results.json of its own (a
+    "success" per compiled node); it is never read as the run's results, whichever step comes
+    last. A run with no such step says which commands it ran, so nobody takes it for a build.
+    """
+    if run is None or not run.run_steps:
         run = client.run(run_id)
     merged: OrderedDict[str, Any] = OrderedDict()
     commands: list[str] = []
@@ -539,6 +547,9 @@ def cloud_dbt_run(client: DbtCloudClient, run_id: int, *, run: Run | None = None
         loaded = _parse(read_run_results, data, f"run_results.json of run {run.id}")
         if loaded is None:
             continue
+        written_by = run_command(loaded.value.args or {})
+        if written_by and written_by not in EXECUTING_COMMANDS:
+            continue  # the step's name said build, its results say otherwise: trust the file
         last = loaded
         commands.append(step.command)
         elapsed += loaded.value.elapsed_time or 0.0
@@ -547,13 +558,17 @@ def cloud_dbt_run(client: DbtCloudClient, run_id: int, *, run: Run | None = None
                 merged.pop(result.unique_id, None)
                 merged[result.unique_id] = result
     if last is None and not run.run_steps:
-        # No step list (older API, trimmed response): the run's last step is all there is.
+        # No step list (older API, trimmed response): the run's last step is all there is,
+        # and its command is whatever its run_results say (often `docs generate`).
         data = client.run_artifact_or_none(run.id, "run_results.json")
         last = _parse(read_run_results, data, f"run_results.json of run {run.id}")
         if last is not None:
             merged.update((r.unique_id, r) for r in last.value.results or () if r.unique_id)
-            commands.append(str((last.value.args or {}).get("which") or ""))
+            commands.append(run_command(last.value.args or {}))
             elapsed = last.value.elapsed_time or 0.0
+    elif last is None:
+        # Only steps that build nothing (a docs or freshness job): name them, no results.
+        commands.extend(s.command for s in run.run_steps or () if s.command)
     job_name = run.job.name if run.job and run.job.name else ""
     metadata = last.value.metadata if last is not None else None
     return DbtRun(
@@ -573,7 +588,7 @@ def _result_steps(run: Run) -> list[RunStep]:
     return [
         s
         for s in run.run_steps or ()
-        if s.index is not None and s.command.split(" ")[0] in RESULT_COMMANDS
+        if s.index is not None and s.command.split(" ")[0] in EXECUTING_COMMANDS
     ]
 
 
@@ -621,6 +636,12 @@ class CloudProject(ViewBacked):
 
     def where(self) -> str:
         return f"dbt Cloud job {self.job_id}"
+
+    @property
+    def project_key(self) -> str:
+        """What pipebot files this project's kept run results under: the account and the
+        job whose runs it follows (a CI job of the same project builds elsewhere)."""
+        return f"dbt-cloud:{self.client.account_id}:job:{self.job_id}"
 
     def previous_run(self, run_id: int) -> DbtRun | None:
         """The last finished run of the same job before `run_id`, for "what changed"."""
@@ -731,7 +752,9 @@ class CloudProject(ViewBacked):
         with self._lock:
             self._runs[run_id] = dbt_run
         index = ManifestIndex(manifest, catalog, system=SYSTEM)
-        view = ProjectView(index, run=dbt_run if dbt_run.results else None, sources=sources)
+        # A run of only `docs generate` (or freshness) keeps its command, so it is told as such.
+        known = dbt_run.results or dbt_run.command
+        view = ProjectView(index, run=dbt_run if known else None, sources=sources)
         return _RunArtifacts(view, run)
 
     # -- doctor -----------------------------------------------------------------------------

@@ -81,6 +81,11 @@ class ArtifactsProject(ViewBacked):
         """Where the facts come from, for tool invocations and reply sources."""
         return f"dbt artifacts in {self.target_dir}"
 
+    @property
+    def project_key(self) -> str:
+        """What pipebot files this project's kept run results under: the artifact folder."""
+        return f"dbt-artifacts:{self.target_dir.resolve()}"
+
     # -- loading ----------------------------------------------------------------------------
 
     def view(self) -> ProjectView:
@@ -189,6 +194,10 @@ class ArtifactsProject(ViewBacked):
                 notes.append(f"{loaded.label} is outside the versions pipebot is tested with")
             if loaded.dropped:
                 notes.append(f"{loaded.dropped} unreadable entries skipped in {loaded.label}")
+        if view.run is not None and not view.run.executed:
+            notes.append(
+                f"{RUN_RESULTS} is from `dbt {view.run.command}`, which builds and tests nothing"
+            )
         missing = [n for n in (RUN_RESULTS, SOURCES) if self._stamp(n) is None]
         if missing:
             notes.append("no " + " or ".join(missing) + " yet")

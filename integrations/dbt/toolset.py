@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.errors import NotFound
+from bot.errors import Ambiguous, NotFound
 from bot.facts import DbtNode, DbtResult, DbtRun, SourceFreshness
 from bot.ports import DbtProject
 from bot.tools import Check, StaticToolset, Tool, ToolResult, ToolStatus, load_descriptions
@@ -55,8 +55,9 @@ class NodeParams(_Params):
     name: str = Field(
         min_length=1,
         max_length=300,
-        description="Model, seed, snapshot or exposure name, a source as source_name.table, "
-        "or a dbt unique id such as model.shop.fct_orders",
+        description="Model, seed, snapshot, exposure, metric, semantic model, saved query or "
+        "unit test name, a source as source_name.table, or a dbt unique id such as "
+        "model.shop.fct_orders",
     )
 
 
@@ -127,6 +128,7 @@ def node_brief(node: DbtNode) -> dict[str, Any]:
             "resource_type": node.resource_type,
             "owners": list(node.owners),
             "exposure_type": node.exposure_type,
+            "metric_type": node.metric_type,
             "url": node.url,
         }
     )
@@ -156,6 +158,7 @@ def node_detail(node: DbtNode) -> dict[str, Any]:
             "contract_enforced": node.contract_enforced,
             "tags": list(node.tags),
             "freshness_rule": node.freshness_rule,
+            "tested_node": node.tested,
             "columns": columns,
         }
     )
@@ -198,6 +201,12 @@ def run_summary(run: DbtRun) -> dict[str, Any]:
             "job_name": run.job_name,
             "status": run.status,
             "url": run.url,
+            # Said outright: a `docs generate` run's "success" counts are no build verdict.
+            "not_a_build": None
+            if run.executed
+            else f"dbt {run.command} builds and tests nothing; these are no model or test results",
+            "kept_by_pipebot_at": _time(run.kept_at),
+            "latest_results_from": run.superseded_by,
         }
     )
 
@@ -220,6 +229,7 @@ def freshness_brief(item: SourceFreshness) -> dict[str, Any]:
             "rule": item.rule,
             "owners": list(item.owners),
             "error": _cut(item.error),
+            "reason": item.reason,  # why dbt gave no verdict (no loaded_at_field …)
         }
     )
 
@@ -273,13 +283,29 @@ class _Tools:
         )
 
     def _not_found(self, exc: NotFound, invocation: str, name: str) -> ToolResult:
+        if isinstance(exc, Ambiguous):
+            # Several nodes fit: the model picks one by its exact name rather than we guess.
+            return self._result(
+                ToolStatus.NO_DATA,
+                invocation,
+                {
+                    "searched": f"nodes named '{name}' in {self.where}",
+                    "found": len(exc.candidates),
+                    "ambiguous": exc.reason,
+                    "candidates": [
+                        _compact({"name": c.ref, "resource_type": c.kind, "relation": c.detail})
+                        for c in exc.candidates
+                    ],
+                    "hint": "call again with one candidate's name",
+                },
+            )
         return self._result(
             ToolStatus.NO_DATA,
             invocation,
             _compact(
                 {
-                    "searched": f"models, seeds, snapshots, sources and exposures named "
-                    f"'{name}' in {self.where}",
+                    "searched": f"models, seeds, snapshots, sources, exposures, metrics, "
+                    f"semantic models, saved queries and tests named '{name}' in {self.where}",
                     "found": 0,
                     "suggestions": list(exc.suggestions),
                 }
@@ -313,6 +339,10 @@ class _Tools:
             data.update(_listed("children", lineage.children, node_brief, LISTED))
             data.update(_listed("downstream", lineage.downstream, node_brief, LISTED))
             data.update(_listed("exposures", lineage.exposures, node_brief, LISTED))
+            if lineage.semantic:
+                data.update(_listed("semantic_layer", lineage.semantic, node_brief, LISTED))
+        if lineage.also:
+            data["name_also_fits"] = [node_brief(n) for n in lineage.also]
         failing = [
             t.name
             for t in lineage.tests
@@ -365,7 +395,7 @@ class _Tools:
                 invocation,
                 {"searched": f"sources.json in {self.where}", "status": params.status, "found": 0},
             )
-        order = {"runtime error": 0, "error": 1, "warn": 2, "pass": 3}
+        order = {"runtime error": 0, "error": 1, "fail": 1, "warn": 2, "not computed": 3, "pass": 4}
         items = sorted(items, key=lambda i: (order.get(i.status, 0), i.source_name, i.table))
         return self._result(
             ToolStatus.SUCCESS, invocation, _listed("sources", items, freshness_brief, LISTED)

@@ -39,11 +39,24 @@ def test_text_has_every_part() -> None:
         "    KeyError: 'amount'",
         "[truncated: excerpt of 52,000,000 characters]",
         "Airflow: http://airflow/dags/orders_daily",
-        "Actions: Re-run triage",
         "Sources: Airflow · GET",
         "Note: as of",
     ):
         assert part in text
+
+
+def test_text_shows_link_buttons_as_links_and_no_other_buttons() -> None:
+    # Plain text has nothing to click: "Actions: Re-run triage" promised a button.
+    assert "Re-run triage" not in to_text(REPLY) and "Actions" not in to_text(REPLY)
+    linked = Reply(
+        title="t",
+        actions=(
+            Action(label="Open in Airflow", action_id="open", url="http://airflow/dags/x"),
+            Action(label="Acknowledge", action_id="command", value="incident ack 3"),
+        ),
+    )
+    text = to_text(linked)
+    assert "Open in Airflow: http://airflow/dags/x" in text and "Acknowledge" not in text
 
 
 def test_markdown_fences_code_and_escapes_titles() -> None:

@@ -58,7 +58,7 @@ def test_owner_mentions() -> None:
     assert directory.mention("dana", "discord") == "<@42>"
     assert directory.mention("lee", "slack") == "@lee"
     assert directory.mention("fin@example.com", "console") == "fin@example.com"
-    assert unique_owners(["airflow", "@dana", "Dana", "lee"]) == ("dana", "lee")
+    assert unique_owners(["airflow", "@dana", "Dana", "lee"]) == ("@dana", "@lee")
 
 
 def test_every_triage_key_is_documented() -> None:

@@ -128,7 +128,7 @@ def test_schema_review_flags_undeclared_and_personal_columns() -> None:
 def test_schema_review_of_a_matching_contracted_model_is_clean() -> None:
     reply = schema_review.run(ask(demo_sources(), "fct_orders"))
     assert reply.tone is Tone.SUCCESS
-    assert reply.title == "Schema review of fct_orders: matches its declaration"
+    assert reply.title == "Schema review of fct_orders: matches its declaration and the last build"
 
 
 @pytest.fixture
@@ -162,7 +162,11 @@ def test_schema_review_finds_breaking_drift_and_who_it_hits(drifted: Sources) ->
 def test_schema_review_falls_back_to_the_catalog_without_a_warehouse() -> None:
     sources = dataclasses.replace(demo_sources(), warehouse=None)
     reply = schema_review.run(ask(sources, "dim_customers"))
-    assert "dbt: catalog.json (columns at the last `dbt docs generate`)" in reply.sources
+    # How old the catalog is, always: it is only as current as the last `dbt docs generate`.
+    assert (
+        "dbt: catalog.json (columns at the last `dbt docs generate`, "
+        "generated 2026-11-25 20:41 UTC, 55s ago)"
+    ) in reply.sources
     assert "Not declared in dbt (2)" in as_text(reply)
 
 

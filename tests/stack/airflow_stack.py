@@ -17,6 +17,10 @@ SQLite, parallelism 2 (the default 32 pre-forks ~4 GB of workers), DAGs unpaused
 a 5 s DAG-folder refresh, no scheduled runs (only triggered ones), simple auth manager users
 ``admin`` (role admin) and ``viewer`` (role viewer), fixed JWT/secret keys shared by all
 processes and free ports.
+
+`AirflowStack` is written so that a second harness (Airflow 2, ``airflow2.py``) changes only
+what differs: the version and its venv, the server processes, the environment, the set-up
+commands before the servers start, the API root and how the harness authenticates.
 """
 
 from __future__ import annotations
@@ -54,7 +58,9 @@ class StackError(RuntimeError):
     """The Airflow stack could not be built, started or driven."""
 
 
-def ensure_venv(venv: Path = VENV_DIR) -> Path:
+def ensure_venv(
+    venv: Path = VENV_DIR, requirements: tuple[str, ...] = (f"apache-airflow=={AIRFLOW_VERSION}",)
+) -> Path:
     """The Airflow virtualenv, built once; returns the path of its ``airflow`` executable."""
     marker = venv / ".pipebot-ready"
     airflow = venv / "bin" / "airflow"
@@ -75,12 +81,12 @@ def ensure_venv(venv: Path = VENV_DIR) -> Path:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                f"apache-airflow=={AIRFLOW_VERSION}",
+                *requirements,
             ],
             timeout=900,
         )
         marker.write_text(
-            f"apache-airflow=={AIRFLOW_VERSION} installed in {time.monotonic() - started:.0f} s\n"
+            f"{' '.join(requirements)} installed in {time.monotonic() - started:.0f} s\n"
         )
     return airflow
 
@@ -111,16 +117,26 @@ def _tail(path: Path, lines: int = 40) -> str:
 class AirflowStack:
     """One Airflow 3 deployment: api-server, scheduler and dag-processor on free ports."""
 
-    def __init__(self, *, dags_dir: Path = DAGS_DIR, venv: Path = VENV_DIR) -> None:
+    version = AIRFLOW_VERSION
+    api_root = "/api/v2"
+    servers: tuple[str, ...] = SERVERS
+    health_path = "/api/v2/monitor/health"
+
+    def __init__(self, *, dags_dir: Path = DAGS_DIR, venv: Path | None = None) -> None:
         self.dags_dir = dags_dir
-        self.venv = venv
-        self.home = Path(tempfile.mkdtemp(prefix="pipebot-airflow-"))
+        self.venv = venv or REPO_ROOT / ".cache" / "venvs" / f"airflow-{self.version}"
+        self.home = Path(tempfile.mkdtemp(prefix=f"pipebot-airflow-{self.version}-"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
         self._tokens: dict[str, str] = {}
         self.started_s: float | None = None
+        self.venv_s: float | None = None  # time spent making sure the venv exists
+        self.venv_built = False  # whether this start had to build it
+
+    def requirements(self) -> tuple[str, ...]:
+        return (f"apache-airflow=={self.version}",)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -161,16 +177,22 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         }
 
-    def start(self, *, timeout: float = 120.0) -> None:
-        started = time.monotonic()
-        airflow = ensure_venv(self.venv)
-        shutil.copytree(self.dags_dir, self.home / "dags", ignore=shutil.ignore_patterns("__*"))
+    def prepare(self, airflow: Path, env: Mapping[str, str]) -> None:
+        """What runs before the servers start: users and the metadata database."""
         # Written before any process starts: the simple auth manager keeps a pre-written file.
         (self.home / "passwords.json").write_text(json.dumps(dict(zip(USERS, USERS, strict=True))))
-        env = self.env()
         _run([str(airflow), "db", "migrate"], timeout=180, env=env)
+
+    def start(self, *, timeout: float = 120.0) -> None:
+        started = time.monotonic()
+        self.venv_built = not (self.venv / ".pipebot-ready").exists()
+        airflow = ensure_venv(self.venv, self.requirements())
+        self.venv_s = time.monotonic() - started
+        shutil.copytree(self.dags_dir, self.home / "dags", ignore=shutil.ignore_patterns("__*"))
+        env = self.env()
+        self.prepare(airflow, env)
         atexit.register(self.stop)
-        for name in SERVERS:
+        for name in self.servers:
             log = open(self.home / f"server-{name}.log", "wb")  # noqa: SIM115 - closed in stop()
             self._logs.append(log)
             self._processes[name] = subprocess.Popen(
@@ -198,7 +220,7 @@ class AirflowStack:
                         f"airflow {name} exited with {process.returncode}\n{self.log_tails()}"
                     )
             try:
-                health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).json()
+                health = requests.get(f"{self.base_url}{self.health_path}", timeout=2).json()
             except (requests.RequestException, ValueError) as exc:
                 last = exc.__class__.__name__
             else:
@@ -257,12 +279,16 @@ class AirflowStack:
 
     def log_tails(self, lines: int = 30) -> str:
         parts = []
-        for name in SERVERS:
+        for name in self.servers:
             path = self.home / f"server-{name}.log"
             parts.append(f"--- {path} (last {lines} lines) ---\n{_tail(path, lines)}")
         return "\n".join(parts)
 
     # -- driving it (as admin, with plain requests: the harness may write, pipebot may not) --
+
+    def auth(self, username: str = "admin") -> dict[str, str]:
+        """The harness's own credentials for `username` (Airflow 3: a JWT)."""
+        return {"Authorization": f"Bearer {self.token(username)}"}
 
     def token(self, username: str = "admin") -> str:
         if username not in self._tokens:
@@ -288,20 +314,24 @@ class AirflowStack:
             try:
                 answer = requests.request(
                     method,
-                    f"{self.base_url}/api/v2{path}",
-                    headers={"Authorization": f"Bearer {self.token(user)}"},
+                    f"{self.base_url}{self.api_root}{path}",
+                    headers=self.auth(user),
                     timeout=10,
                     **kwargs,
                 )
             except requests.RequestException as exc:
                 if attempt == attempts:
-                    raise StackError(f"{method} /api/v2{path}: {exc.__class__.__name__}") from exc
+                    raise StackError(
+                        f"{method} {self.api_root}{path}: {exc.__class__.__name__}"
+                    ) from exc
             else:
                 if answer.status_code < 500 or attempt == attempts:
                     break
             time.sleep(1)
         if answer.status_code >= 400:
-            raise StackError(f"{method} /api/v2{path}: {answer.status_code} {answer.text[:300]}")
+            raise StackError(
+                f"{method} {self.api_root}{path}: {answer.status_code} {answer.text[:300]}"
+            )
         return answer.json()
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
@@ -314,8 +344,8 @@ class AirflowStack:
         while True:
             with contextlib.suppress(requests.RequestException):
                 answer = requests.get(
-                    f"{self.base_url}/api/v2/dags/{quote(dag_id, safe='')}",
-                    headers={"Authorization": f"Bearer {self.token()}"},
+                    f"{self.base_url}{self.api_root}/dags/{quote(dag_id, safe='')}",
+                    headers=self.auth(),
                     timeout=10,
                 )
                 if answer.status_code == 200:
@@ -324,10 +354,12 @@ class AirflowStack:
                 raise StackError(f"DAG {dag_id} was never parsed\n{self.log_tails()}")
             time.sleep(0.5)
 
-    def trigger(self, dag_id: str) -> str:
+    def trigger(self, dag_id: str, logical_date: str | None = None) -> str:
+        """A manual run now; `logical_date` (ISO 8601) dates it earlier, as a re-run of a
+        past interval is dated, though it runs now."""
         self.wait_for_dag(dag_id)
         run = self.api(
-            "POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json={"logical_date": None}
+            "POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json={"logical_date": logical_date}
         )
         return str(run["dag_run_id"])
 

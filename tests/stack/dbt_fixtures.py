@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stack.dbt_stack import DbtBuild, DbtHarnessError, build
+from tests.stack.dbt_stack import DbtBuild, DbtHarnessError, build, drift
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,15 @@ def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
         return build(dest)
     except DbtHarnessError as exc:
         pytest.fail(f"the real dbt build of the sample project failed: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def dbt_drift(dbt_build: DbtBuild, tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
+    """`dbt_build` after a hurried change (see `drift`): ``stg_customers`` lost ``email`` and
+    renamed ``country`` to ``country_code`` (``dim_customers`` selects both), and
+    ``stg_orders.loaded_at`` became varchar; only ``dbt run -s`` ran since, so catalog.json
+    (from the build) is older than the warehouse and run_results."""
+    try:
+        return drift(dbt_build, tmp_path_factory.mktemp("dbt_drift"))
+    except DbtHarnessError as exc:
+        pytest.fail(f"the dbt drift scenario failed: {exc}", pytrace=False)

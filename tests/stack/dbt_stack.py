@@ -267,6 +267,81 @@ def build(dest_dir: Path) -> DbtBuild:
     )
 
 
+# The drift scenario (dropped, renamed, retyped): two staging views change after the build
+# and are redeployed with `dbt run -s` only, as a hurried fix would be; catalog.json still
+# describes the build.
+DRIFT_EDITS = {
+    "models/staging/stg_customers.sql": (
+        "    email,\n    country\n",
+        "    country as country_code\n",
+    ),
+    "models/staging/stg_orders.sql": (
+        "    _loaded_at as loaded_at",
+        "    cast(_loaded_at as varchar) as loaded_at",
+    ),
+}
+DRIFT_SELECT = ["stg_customers", "stg_orders"]
+
+
+def drift(base: DbtBuild, dest_dir: Path) -> DbtBuild:
+    """A copy of `base` where `stg_customers` lost ``email`` and renamed ``country`` to
+    ``country_code`` (``dim_customers`` selects both) and ``stg_orders.loaded_at`` became
+    varchar, redeployed with ``dbt run -s`` only: the warehouse and run_results.json are newer
+    than catalog.json, which still shows the old columns."""
+    started = time.perf_counter()
+    python = dbt_python()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    project_dir = dest_dir / "project"
+    shutil.copytree(base.project_dir, project_dir, ignore=shutil.ignore_patterns("logs"))
+    duckdb_path = dest_dir / "shop.duckdb"
+    shutil.copy2(base.duckdb_path, duckdb_path)
+    for relative, (old, new) in DRIFT_EDITS.items():
+        path = project_dir / relative
+        text = path.read_text()
+        if old not in text:
+            raise DbtHarnessError(f"drift edit no longer applies to {relative}: {old!r}")
+        path.write_text(text.replace(old, new))
+    env = dict(os.environ)
+    env.update(
+        DO_NOT_TRACK="1",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DBT_PROFILES_DIR=str(project_dir),
+        SHOP_DUCKDB_PATH=str(duckdb_path),
+    )
+    done = subprocess.run(
+        [str(python.parent / "dbt"), "run", "-s", *DRIFT_SELECT, "--project-dir", str(project_dir)],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+        check=False,
+    )
+    target_dir = project_dir / "target"
+    which = json.loads((target_dir / "run_results.json").read_text()).get("args", {}).get("which")
+    if done.returncode != 0 or which != "run":
+        raise DbtHarnessError(
+            f"the drift run failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}"
+        )
+    return DbtBuild(
+        target_dir=target_dir,
+        duckdb_path=duckdb_path,
+        project_dir=project_dir,
+        steps=(
+            BuildStep(
+                index=1,
+                command="dbt run -s " + " ".join(DRIFT_SELECT),
+                success=True,
+                artifacts_dir=target_dir,
+                seconds=time.perf_counter() - started,
+            ),
+        ),
+        built_at=datetime.now(UTC),
+        seconds=time.perf_counter() - started,
+        dbt_version=base.dbt_version,
+    )
+
+
 def main() -> None:
     """``python -m tests.stack.dbt_stack DEST``: build once by hand and print what came out."""
     dest = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / ".cache" / "dbt-build"

@@ -7,16 +7,22 @@
    bot's connector receives while the real playbooks run — ``status``, ``runs``, ``dag …``,
    ``triage …`` — plus a broad sweep of every run, task, try and log.
 
-The demo replays those files offline with its clock frozen at the recording time.
+The demo replays those files offline with its clock frozen at the recording time. The
+recording machine's temporary folders (the Airflow home with its DAGs and logs, the dbt project
+copy) never reach the bundled files: `scrub_paths` rewrites them to the folders of the official
+Airflow and dbt images, as a real deployment shows them (``python -m tests.stack.record_demo
+--scrub`` applies it to the bundled data without recording again).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.conversation import Conversation
@@ -34,6 +40,33 @@ from tests.stack.record_airflow import SAMPLE_DAGS, default_exercise, record
 DEMO = Path(__file__).parents[2] / "integrations" / "demo"
 ARTIFACTS = ("manifest.json", "run_results.json", "sources.json", "catalog.json")
 RUNS_PER_DAG = 2
+# What the temporary folders become in the bundled data: the homes of the official images.
+AIRFLOW_HOME = "/opt/airflow"
+DBT_PROJECT_DIR = "/usr/app/dbt"
+# The harnesses' temporary folders (tempfile prefixes in airflow_stack.py and below), wherever
+# the machine keeps temporary files.
+_AIRFLOW_TMP = re.compile(r"(?:/[\w.-]+)*/pipebot-airflow-[\w.-]+")
+_DBT_TMP = re.compile(r"(?:/[\w.-]+)*/pipebot-record-\w+/dbt(?:/project)?")
+
+
+def scrub_paths(folder: Path, known: Mapping[str, str] | None = None) -> int:
+    """Rewrite the recording machine's temporary paths in every JSON file under `folder`:
+    `known` (exact path → replacement) first, then any harness folder the patterns find.
+    Returns how many files changed."""
+    changed = 0
+    for path in sorted(folder.rglob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        new = text
+        for old, replacement in sorted((known or {}).items(), key=lambda kv: -len(kv[0])):
+            new = new.replace(old, replacement)
+        new = _AIRFLOW_TMP.sub(AIRFLOW_HOME, new)
+        new = _DBT_TMP.sub(
+            lambda m: DBT_PROJECT_DIR if m.group(0).endswith("/project") else "/usr/app", new
+        )
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed += 1
+    return changed
 
 
 def copy_dbt(dest: Path) -> None:
@@ -44,6 +77,7 @@ def copy_dbt(dest: Path) -> None:
     for name in ARTIFACTS:
         shutil.copy(build.target_dir / name, target / name)
     trim_manifest(target / "manifest.json")
+    scrub_paths(target, {str(build.project_dir): DBT_PROJECT_DIR, str(dest): "/usr/app"})
     shutil.copy(build.duckdb_path, DEMO / "warehouse.duckdb")
     print(f"dbt {build.dbt_version}: artifacts and warehouse copied ({build.seconds:.0f} s)")
 
@@ -108,6 +142,7 @@ def main() -> int:
                     stack.wait(dag_id, run_id)
             stack.wait_for_import_errors(1)
             recorder = record(stack, out, exercise_playbooks)
+            scrub_paths(out, {str(stack.home): AIRFLOW_HOME})
     count = len(list(out.glob("*.json"))) - 1
     print(f"recorded {count} Airflow responses at {recorder.recorded_at.isoformat()}")
     print(f"demo environment refreshed in {time.monotonic() - started:.0f} s")
@@ -115,4 +150,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--scrub"]:
+        print(f"{scrub_paths(DEMO)} bundled files rewritten")
+        sys.exit(0)
     sys.exit(main())

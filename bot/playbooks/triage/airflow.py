@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from bot.failure import Category, classify
 from bot.fanout import Outcome, gather
 from bot.messages import Reply, Tone
 from bot.owners import unique_owners
+from bot.playbooks.airflow_text import missing_dag_reply
 from bot.playbooks.dbt_text import freshness_line
 from bot.playbooks.replies import not_found_reply
 from bot.playbooks.triage.report import (
@@ -58,6 +60,16 @@ def triage_airflow(
         calls["freshness"] = (dbt.system, dbt.freshness)
     first = gather(calls, timeout=TIMEOUT_S)
 
+    missing = first["dag"].exc
+    if isinstance(missing, NotFound):
+        # A DAG whose file fails to import exists only as that import error: show it.
+        return missing_dag_reply(
+            dag_id,
+            missing.reason,
+            missing.suggestions,
+            first["import_errors"].value,
+            sources.now(),
+        )
     if not first["dag"].ok:
         return not_found_reply(first["dag"], what=f"DAG `{dag_id}`")
     # A dbt lookup of a name that is not a dbt node is expected, not a failure.
@@ -122,6 +134,11 @@ def triage_airflow(
     ]
 
     findings = {ti.task_id: _finding(ti, second) for ti in deep}
+    unavailable += [
+        f"{system} tries of {ti.task_id}: {inferred}"
+        for ti in deep
+        for inferred in _inferred(second.get(f"tries:{ti.task_id}"))
+    ]
     flaky = tuple(_flakiness(ti, earlier, second) for ti in deep)
     found = [
         o.value for name, o in {**first, **second}.items() if name.startswith("lineage:") and o.ok
@@ -129,17 +146,20 @@ def triage_airflow(
     lineages = list({lin.node.unique_id: lin for lin in found if lin is not None}.values())
 
     successes = [r for r in runs if r.state == "success" and r.run_id != chosen.run_id]
-    last_success = successes[0] if successes else None
+    previous_success = successes[0] if successes else None
+    # A run that succeeded (after retries or not) is its own last success, not the one before.
+    last_success = chosen if chosen.state == "success" else previous_success
     durations = [r.duration_s for r in successes if r.duration_s is not None]
     changes = []
     if (
-        last_success
-        and last_success.dag_version
+        previous_success
+        and previous_success.dag_version
         and chosen.dag_version
-        and (last_success.dag_version != chosen.dag_version)
+        and (previous_success.dag_version != chosen.dag_version)
     ):
         changes.append(
-            f"DAG version {last_success.dag_version} → {chosen.dag_version} since the last success"
+            f"DAG version {previous_success.dag_version} → {chosen.dag_version} "
+            "since the last success"
         )
     relevant_import_errors = [
         e
@@ -157,6 +177,8 @@ def triage_airflow(
         + [o for lin in lineages for o in lin.node.owners]
         + [o for e in exposures for o in e.owners]
     )
+    # The dashboards' owners as the report writes them ("dana@example.com" is @dana here).
+    exposures = tuple(replace(e, owners=unique_owners(e.owners, known=owners)) for e in exposures)
     used = [
         f"{system}: runs, task instances, tries and logs of {dag_id}",
     ]
@@ -278,13 +300,19 @@ def _finding(ti: TaskInstance, second: dict[str, Outcome[Any]]) -> TaskFinding:
         tries=tuple(
             TryFact(
                 try_number=t.try_number,
-                state=t.state or "",
+                state=t.state or ("not recorded" if t.inferred else ""),
                 duration_s=t.duration_s,
                 started_at=t.start_date,
             )
             for t in sorted(tries, key=lambda t: t.try_number)
         ),
     )
+
+
+def _inferred(outcome: Outcome[Any] | None) -> list[str]:
+    """Why tries were counted rather than read (at most one reason), for the report's notes."""
+    tries: list[TaskInstance] = (outcome.value or []) if outcome is not None and outcome.ok else []
+    return list(dict.fromkeys(t.inferred for t in tries if t.inferred))[:1]
 
 
 def _excerpt(lines: Sequence[str], exc_type: str) -> tuple[str, ...]:

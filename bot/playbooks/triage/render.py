@@ -7,8 +7,8 @@ from datetime import datetime
 from bot import phrases
 from bot.messages import Action, Code, Field, Link, Reply, Section, Tone
 from bot.owners import OwnerDirectory
-from bot.playbooks.dbt_text import message_gist
-from bot.playbooks.triage.report import TaskFinding, TriageReport
+from bot.playbooks.dbt_text import kept_text, message_gist
+from bot.playbooks.triage.report import Flakiness, TaskFinding, TriageReport
 
 
 def render(report: TriageReport, *, platform: str, owners: OwnerDirectory) -> Reply:
@@ -28,7 +28,11 @@ def render(report: TriageReport, *, platform: str, owners: OwnerDirectory) -> Re
             else ""
         )
         head_fields.append(Field("Duration", phrases.duration(report.duration_s) + usual))
-    if report.last_success_at is not None:
+    if report.last_success_run_id and report.last_success_run_id == report.run_id:
+        # This run is the last success: the one before it is not news.
+        this_run = "this run succeeded after a retry" if report.retried else "this run"
+        head_fields.append(Field("Last success", this_run))
+    elif report.last_success_at is not None:
         head_fields.append(Field("Last success", phrases.ago(report.last_success_at, now)))
     elif report.history_checked:
         head_fields.append(Field("Last success", f"none in the last {report.history_checked} runs"))
@@ -50,12 +54,7 @@ def render(report: TriageReport, *, platform: str, owners: OwnerDirectory) -> Re
         )
     for finding in report.retried:
         sections.append(_finding_section(finding, heading=f"Needed a retry: {finding.task_id}"))
-    flaky_lines = [
-        f"`{f.task_id}` — {f.verdict}: retried in {f.runs_with_retries} and failed in "
-        f"{f.runs_failed} of the last {f.runs_checked} runs"
-        for f in report.flaky
-        if f.runs_checked
-    ]
+    flaky_lines = [_history_line(f) for f in report.flaky if f.runs_checked]
     if flaky_lines:
         sections.append(Section(heading="History", bullets=tuple(flaky_lines)))
     impact: list[str] = []
@@ -66,7 +65,7 @@ def render(report: TriageReport, *, platform: str, owners: OwnerDirectory) -> Re
             "downstream models: " + ", ".join(f"`{m}`" for m in report.impact_models[:15])
         )
     impact.extend(
-        f"{e.type} `{e.name}` — owner {owners.mentions(e.owners, platform)}"
+        f"{e.type} `{e.name}` — owner {owners.mentions(e.owners, platform, known=report.owners)}"
         + (f" — {e.url}" if e.url else "")
         for e in report.exposures
     )
@@ -110,6 +109,22 @@ def render(report: TriageReport, *, platform: str, owners: OwnerDirectory) -> Re
     )
 
 
+def _history_line(f: Flakiness) -> str:
+    """``transform — failing repeatedly: failed in 2 of the last 2 runs``: only the counts
+    that are true and not zero (never "retried in 0")."""
+    counts = [
+        (verb, n) for verb, n in (("retried", f.runs_with_retries), ("failed", f.runs_failed)) if n
+    ]
+    if not counts:
+        story = f"no retry or failure in the last {phrases.plural(f.runs_checked, 'run')}"
+    elif f.runs_checked == 1:
+        story = " and ".join(verb for verb, _ in counts) + " in the only run checked"
+    else:
+        story = " and ".join(f"{verb} in {n}" for verb, n in counts)
+        story += f" of the last {f.runs_checked} runs"
+    return f"`{f.task_id}` — {f.verdict}: {story}"
+
+
 def _finding_section(finding: TaskFinding, *, heading: str) -> Section:
     tries = ", ".join(
         f"try {t.try_number} {t.state}"
@@ -143,9 +158,11 @@ def _finding_section(finding: TaskFinding, *, heading: str) -> Section:
 
 def _render_dbt(report: TriageReport, platform: str, owners: OwnerDirectory) -> Reply:
     bullets = [
-        f"{f.resource_type} `{f.name}` — {f.status}: {message_gist(f.message)}"
-        f" — owner {owners.mentions(f.owners, platform)}"
-        + (f" — {f.downstream} downstream" if f.downstream else "")
+        f"{f.resource_type.replace('_', ' ')} `{f.name}`"
+        + (" of " + ", ".join(f"`{t}`" for t in f.tested) if f.tested else "")
+        + f" — {f.status}: {message_gist(f.message).rstrip(':')}"
+        f" — owner {owners.mentions(f.owners, platform, known=report.owners)}"
+        + (f" — {phrases.plural(f.downstream, 'model')} affected" if f.downstream else "")
         for f in report.dbt_failures
     ]
     sections = [
@@ -159,15 +176,37 @@ def _render_dbt(report: TriageReport, platform: str, owners: OwnerDirectory) -> 
         ),
         Section(heading="Failures", bullets=tuple(bullets) or ("none",)),
     ]
+    if report.dbt_kept_at is not None:
+        # The newest run results are not these (`dbt docs generate` came after): say so first.
+        kept = kept_text(
+            command=report.dbt_command,
+            superseded_by=report.dbt_superseded_by,
+            superseded_at=report.dbt_superseded_at,
+            generated_at=report.ended_at or report.dbt_kept_at,
+        )
+        sections.insert(0, Section(text=kept))
+    # A unit test's expected/actual table is its real error: shown whole, as dbt prints it.
+    sections.extend(
+        Section(
+            heading=f"Unit test {f.name}: actual differs from expected",
+            text="Cells read expected→actual; `---` rows were expected but not returned, "
+            "`+++` rows were returned but not expected.",
+            code=Code(text="\n".join(f.diff), language="text", title=f"diff of {f.name}"),
+        )
+        for f in report.dbt_failures
+        if f.diff
+    )
     impact = []
     if report.impact_models:
         impact.append(
             "downstream models: " + ", ".join(f"`{m}`" for m in report.impact_models[:15])
         )
     impact.extend(
-        f"{e.type} `{e.name}` — owner {owners.mentions(e.owners, platform)}"
+        f"{e.type} `{e.name}` — owner {owners.mentions(e.owners, platform, known=report.owners)}"
         for e in report.exposures
     )
+    if report.impact_semantic:
+        impact.append("semantic layer: " + ", ".join(report.impact_semantic[:15]))
     if impact:
         sections.append(Section(heading="What is affected", bullets=tuple(impact)))
     if report.changes:

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.terminal import strip_strings
+
 SCHEMA = "pipebot.triage/1"
 HISTORY = 25  # recent runs read for history, last success, usual duration
 DEEP_TASKS = 3  # failed tasks whose logs and tries are read
@@ -70,7 +72,11 @@ class DbtFailure:
     status: str
     message: str
     owners: tuple[str, ...]
+    # Models affected: what is built from it; for a test, from the model it checks (and for
+    # a unit test the model itself, which `dbt build` then skips).
     downstream: int
+    tested: tuple[str, ...] = ()  # tests and unit tests: the model(s) they check
+    diff: tuple[str, ...] = ()  # failing unit tests: the expected/actual rows, uncoloured
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,10 +102,19 @@ class TriageReport:
     owners: tuple[str, ...] = ()
     dbt_models: tuple[str, ...] = ()
     impact_models: tuple[str, ...] = ()
+    # Metrics, semantic models and saved queries built on what failed ("metric `revenue`").
+    impact_semantic: tuple[str, ...] = ()
     exposures: tuple[ExposureFact, ...] = ()
     stale_sources: tuple[str, ...] = ()
     dbt_failures: tuple[DbtFailure, ...] = ()
     dbt_skipped: int = 0
+    # dbt: the command whose results these are; when pipebot kept them because the newest run
+    # results came from a command that builds nothing, that command, when it ran, and when
+    # pipebot had seen the kept run.
+    dbt_command: str = ""
+    dbt_superseded_by: str = ""
+    dbt_superseded_at: datetime | None = None
+    dbt_kept_at: datetime | None = None
     unavailable: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     hypothesis: str = ""
@@ -120,7 +135,9 @@ class TriageReport:
         body = asdict(self)
         body["fingerprint"] = self.fingerprint
         native: dict[str, Any] = json.loads(json.dumps({"schema": SCHEMA, **body}, default=_iso))
-        return native
+        # Messages and log lines come from terminals: no colour codes in the JSON.
+        cleaned: dict[str, Any] = strip_strings(native)
+        return cleaned
 
 
 def _iso(value: object) -> str:

@@ -70,9 +70,14 @@ Route = Callable[[Received], Answer | None]
 
 
 class ServedAdapter(BaseAdapter):
-    def __init__(self, routes: Mapping[tuple[str, str], Answer | Route]) -> None:
+    """Answers from `routes` by (method, path); anything else from `fallback`, else 404."""
+
+    def __init__(
+        self, routes: Mapping[tuple[str, str], Answer | Route], fallback: Route | None = None
+    ) -> None:
         super().__init__()
         self.routes: dict[tuple[str, str], Answer | Route] = dict(routes)
+        self.fallback = fallback
         self.received: list[Received] = []
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
@@ -86,7 +91,7 @@ class ServedAdapter(BaseAdapter):
             body=body.encode() if isinstance(body, str) else body,
         )
         self.received.append(got)
-        route = self.routes.get((got.method, got.path))
+        route = self.routes.get((got.method, got.path), self.fallback)
         answer = route(got) if callable(route) else route
         if answer is None:
             answer = Answer(404, {"detail": "Not Found"})

@@ -100,8 +100,10 @@ def test_flaky_dag_has_two_tries(client: AirflowClient, airflow_stack: AirflowEn
 def test_runs_newest_first_across_dags(client: AirflowClient, airflow_stack: AirflowEnv) -> None:
     runs = client.runs(limit=50)
     assert {r.run_id for r in runs} >= set(airflow_stack.run_ids.values())
-    after = [r.run_after for r in runs if r.run_after]
-    assert after == sorted(after, reverse=True)
+    # Newest first by when they ran: the late shop_ingest run (dated 2026-01-05) leads.
+    started = [r.start_date for r in runs if r.start_date]
+    assert started == sorted(started, reverse=True)
+    assert runs[0].run_id == airflow_stack.late_run_id
     assert len(client.runs(limit=2)) == 2
 
     since = datetime.now(UTC) - timedelta(hours=24)

@@ -164,7 +164,8 @@ def test_404_dag_suggests_close_ids() -> None:
     with pytest.raises(NotFound) as caught:
         client.dag("orders_dialy")
     assert caught.value.suggestions[0] == "orders_daily"
-    assert "was not found" in caught.value.reason
+    # Said for people: the name, not the HTTP call (that is in the invocation).
+    assert caught.value.reason == "Airflow has no DAG `orders_dialy`"
 
 
 def test_pagination_follows_total_entries() -> None:
@@ -190,7 +191,7 @@ def test_runs_query_newest_first_with_repeated_states_and_queued_safe_since() ->
     client.runs(states=("failed", "running"), since=since, limit=10)
     client.runs(states=("queued",), since=since)
     first, second = [r.query for r in adapter.received if r.path.endswith("dagRuns")]
-    assert ("order_by", "-run_after") in first
+    assert ("order_by", "-id") in first  # newest created; then ordered by when they ran
     assert [v for k, v in first if k == "state"] == ["failed", "running"]
     assert ("start_date_gte", since.isoformat()) in first
     # queued runs have no start date: they are asked by run_after

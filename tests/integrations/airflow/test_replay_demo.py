@@ -32,4 +32,6 @@ def test_state_filter_and_limit_select_recorded_runs() -> None:
 
 def test_something_never_recorded_is_not_found() -> None:
     with pytest.raises(NotFound, match="not in the recorded demo data"):
-        client().dag("no_such_dag")
+        client().run("orders_daily", "no_such_run")
+    with pytest.raises(NotFound, match="Airflow has no DAG `no_such_dag`"):
+        client().dag("no_such_dag")  # a DAG is named for people, as a live 404 is

@@ -140,8 +140,12 @@ def test_replay_round_trip(airflow_stack: AirflowEnv, tmp_path: Path) -> None:
         "orders_daily", run_id, "transform", 1
     )
 
-    with pytest.raises(NotFound, match="not in the recorded demo data: GET /api/v2/dags/nope"):
-        offline.dag("nope")
+    with pytest.raises(
+        NotFound, match="not in the recorded demo data: GET /api/v2/dags/orders_daily/dagRuns/nope"
+    ):
+        offline.run("orders_daily", "nope")
+    with pytest.raises(NotFound, match="Airflow has no DAG `nope`"):
+        offline.dag("nope")  # said for people, as a live Airflow's 404 is
 
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["recorded_at"] == recorder.recorded_at.isoformat()

@@ -142,12 +142,14 @@ def test_run_results_v4_keep_unknown_statuses_and_compiled_sql() -> None:
 
 def test_legacy_owners_from_every_place(legacy: ArtifactsProject) -> None:
     # meta.owners list (with a "Name <EMAIL>") plus the group owner, which has only a name.
-    assert legacy.node("orders").owners == ("@ana", "bo@example.com", "Sales Analytics")
+    # (A bare "orders" also names the source shop.orders: ambiguous, so the exact id.)
+    orders = legacy.node("model.legacy.orders")
+    assert orders.owners == ("@ana", "bo@example.com", "Sales Analytics")
     assert legacy.node("orders_report").owners == ("report-team@example.com",)
     assert legacy.node("shop.orders").owners == ("shop-team@example.com",)
     assert legacy.node("weekly_review").owners == ("ana@example.com",)
     # A test with no owner of its own belongs to the owner of what it tests.
-    assert legacy.node("not_null_orders_id").owners == legacy.node("orders").owners
+    assert legacy.node("not_null_orders_id").owners == orders.owners
     assert legacy.node("assert_report_positive").owners == ("@qa",)
 
 
@@ -191,7 +193,7 @@ def test_lineage_maps_rebuilt_from_depends_on(legacy: ArtifactsProject) -> None:
         "seed.legacy.raw_orders",
         "source.legacy.shop.orders",
     ]
-    assert [t.name for t in legacy.lineage("orders").tests] == ["not_null_orders_id"]
+    assert [t.name for t in legacy.lineage("model.legacy.orders").tests] == ["not_null_orders_id"]
 
 
 def test_parent_map_only_is_inverted_and_unknown_types_listed(tmp_path: Path) -> None:
@@ -220,7 +222,7 @@ def test_legacy_run_results(legacy: ArtifactsProject) -> None:
     assert ok.compiled_code == ""  # green nodes do not carry their SQL
     assert ok.completed_at == datetime(2023, 9, 1, 6, 1, 5, 500000, tzinfo=UTC)
     assert statuses["test.legacy.assert_report_positive"].status == "exploded"
-    lineage = legacy.lineage("orders")
+    lineage = legacy.lineage("model.legacy.orders")
     assert lineage.test_results["test.legacy.not_null_orders_id.3f1a2b"].failures == 2
 
 
@@ -301,7 +303,7 @@ def test_concurrent_readers_see_whole_views(legacy: ArtifactsProject) -> None:
     def read() -> None:
         try:
             for _ in range(50):
-                names.append(legacy.lineage("orders").node.name)
+                names.append(legacy.lineage("model.legacy.orders").node.name)
         except BaseException as exc:
             errors.append(exc)
 

@@ -89,19 +89,24 @@ def test_exposure(built_project: ArtifactsProject) -> None:
 def test_lineage_down_and_up_transitively(built_project: ArtifactsProject) -> None:
     down = built_project.lineage("raw.orders")
     assert [n.name for n in down.children] == ["stg_orders"]
+    # Models only: the semantic model, metrics and saved query on fct_orders are listed apart.
     assert {n.name for n in down.downstream} == {
         "stg_orders",
         "fct_orders",
         "dim_customers",
         "customer_ltv",
         "orders_daily",
+        "revenue_by_status",
     }
     assert down.downstream[0].name == "stg_orders"  # nearest first
-    assert down.downstream[-1].name == "orders_daily"
-    assert [e.name for e in down.exposures] == ["revenue_dashboard"]
+    assert down.downstream[-1].name == "revenue_by_status"
+    assert [e.name for e in down.exposures] == ["revenue_dashboard", "status_dashboard"]
+    assert len(down.semantic) == 5
     one_hop = built_project.lineage("raw.orders", depth=1)
     assert [n.name for n in one_hop.downstream] == ["stg_orders"]
-    assert [e.name for e in one_hop.exposures] == ["revenue_dashboard"]  # always complete
+    # Always complete, whatever the depth:
+    assert [e.name for e in one_hop.exposures] == ["revenue_dashboard", "status_dashboard"]
+    assert len(one_hop.semantic) == 5
     up = built_project.lineage("orders_daily")
     assert [n.name for n in up.upstream] == ["fct_orders", "stg_orders", "raw.orders"]
     assert [n.name for n in up.parents] == ["fct_orders"]
@@ -130,17 +135,21 @@ def test_last_run(built_project: ArtifactsProject) -> None:
     assert run.command == "build"
     assert run.invocation_id
     assert run.generated_at is not None
-    assert (run.count("error"), run.count("fail"), run.count("warn")) == (1, 1, 1)
-    assert run.count("skipped") == 2
-    assert run.count("success") == 9  # 3 seeds, 3 views, 3 tables
-    errored = next(r for r in run.results if r.status == "error")
-    assert errored.unique_id == "model.shop.customer_ltv"
+    # errors: customer_ltv and the unit test of stg_products; failures: a data test and the
+    # unit test of revenue_by_status
+    assert (run.count("error"), run.count("fail"), run.count("warn")) == (2, 2, 1)
+    # customer_ltv's 2 tests, the models whose unit tests did not pass, the exposure on one
+    assert run.count("skipped") == 5
+    assert run.count("success") == 11  # 4 seeds, 3 views, 4 tables
+    errored = next(r for r in run.results if r.unique_id == "model.shop.customer_ltv")
+    assert errored.status == "error"
     assert 'Could not convert string "N/A"' in errored.message
-    problems = {r.unique_id.split(".")[2]: r.status for r in run.problems}
-    assert problems == {
-        "customer_ltv": "error",
-        "not_null_orders_daily_revenue": "fail",
-        "accepted_values_dim_customers_country__GB__US__NL__DE__FR": "warn",
+    assert {r.unique_id: r.status for r in run.problems} == {
+        "model.shop.customer_ltv": "error",
+        "unit_test.shop.stg_products.stg_products_keeps_prices": "error",
+        "unit_test.shop.revenue_by_status.revenue_by_status_sums_completed": "fail",
+        "test.shop.not_null_orders_daily_revenue.456a9495b4": "fail",
+        "test.shop.accepted_values_dim_customers_country__GB__US__NL__DE__FR.03097b7690": "warn",
     }
 
 
@@ -152,7 +161,14 @@ def test_freshness_pass_warn_error_with_owners(
         "orders": "pass",
         "payments": "warn",
         "customers": "error",
+        # A rule without loaded_at_field: dbt leaves it out of sources.json; it is still told.
+        "products": "not computed",
     }
+    products = by_table["products"]
+    assert (products.source_name, products.rule) == ("raw", "warn after 1 day")
+    assert "no loaded_at_field" in products.reason
+    assert not products.computed and not products.stale
+    assert by_table["customers"].past_error_limit and by_table["payments"].stale
     payments = by_table["payments"]
     assert payments.source_name == "raw"
     assert payments.rule == "warn after 6 hours, error after 1 day"
@@ -176,16 +192,21 @@ def test_nodes_by_type(built_project: ArtifactsProject) -> None:
         "dim_customers",
         "orders_daily",
         "customer_ltv",
+        "stg_products",
+        "revenue_by_status",
+        "metricflow_time_spine",
     }
     assert {n.name for n in built_project.nodes("seed")} == {
         "raw_orders",
         "raw_payments",
         "raw_customers",
+        "raw_products",
     }
     assert {n.name for n in built_project.nodes("source")} == {
         "raw.orders",
         "raw.payments",
         "raw.customers",
+        "raw.products",
     }
     assert len(built_project.nodes("test")) == 16
-    assert len(built_project.nodes()) == 7 + 3 + 3 + 16 + 1
+    assert len(built_project.nodes("exposure")) == 2

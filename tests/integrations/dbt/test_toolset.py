@@ -156,17 +156,23 @@ def test_lineage_directions(built_toolset: StaticToolset) -> None:
     down = call(built_toolset, "dbt_lineage", name="raw.orders", direction="downstream")
     assert down.status is ToolStatus.SUCCESS
     assert [n["name"] for n in down.data["children"]] == ["stg_orders"]
-    assert len(down.data["downstream"]) == 5
-    assert down.data["exposures"] == [
-        {
-            "unique_id": "exposure.shop.revenue_dashboard",
-            "name": "revenue_dashboard",
-            "resource_type": "exposure",
-            "owners": ["dana@example.com"],
-            "exposure_type": "dashboard",
-            "url": "https://bi.example.com/dashboards/revenue",
-        }
+    assert len(down.data["downstream"]) == 6  # models; the semantic layer apart:
+    assert [n["resource_type"] for n in down.data["semantic_layer"]] == [
+        "semantic_model",
+        "metric",
+        "metric",
+        "metric",
+        "saved_query",
     ]
+    assert down.data["exposures"][0] == {
+        "unique_id": "exposure.shop.revenue_dashboard",
+        "name": "revenue_dashboard",
+        "resource_type": "exposure",
+        "owners": ["dana@example.com"],
+        "exposure_type": "dashboard",
+        "url": "https://bi.example.com/dashboards/revenue",
+    }
+    assert [e["name"] for e in down.data["exposures"]] == ["revenue_dashboard", "status_dashboard"]
     assert "upstream" not in down.data
     up = call(built_toolset, "dbt_lineage", name="orders_daily", direction="upstream", depth=1)
     assert [n["name"] for n in up.data["upstream"]] == ["fct_orders"]
@@ -179,13 +185,13 @@ def test_last_run_problems_first(built_toolset: StaticToolset) -> None:
     result = call(built_toolset, "dbt_last_run", status="problems")
     assert result.status is ToolStatus.SUCCESS
     assert result.data["command"] == "build"
-    assert result.data["counts"]["fail"] == 1
+    assert result.data["counts"]["fail"] == 2  # a data test and a unit test
     assert {r["status"] for r in result.data["results"]} == {"error", "fail", "warn"}
     everything = call(built_toolset, "dbt_last_run", limit=5)
-    assert everything.data["results_not_listed"] == 22
+    assert everything.data["results_not_listed"] == 31
     assert everything.data["results"][0]["status"] in ("error", "fail", "warn")
     skipped = call(built_toolset, "dbt_last_run", status="skipped")
-    assert len(skipped.data["results"]) == 2
+    assert len(skipped.data["results"]) == 5
 
 
 @pytest.mark.integration
@@ -194,11 +200,13 @@ def test_source_freshness(built_toolset: StaticToolset) -> None:
     assert [(s["source"], s["status"]) for s in result.data["sources"]] == [
         ("raw.customers", "error"),
         ("raw.payments", "warn"),
+        ("raw.products", "not computed"),
         ("raw.orders", "pass"),
     ]
     assert result.data["sources"][1]["rule"] == "warn after 6 hours, error after 1 day"
+    assert "no loaded_at_field" in result.data["sources"][2]["reason"]
     stale = call(built_toolset, "dbt_source_freshness", status="stale")
-    assert len(stale.data["sources"]) == 2
+    assert len(stale.data["sources"]) == 3  # not computed is not fresh either
 
 
 @pytest.mark.integration

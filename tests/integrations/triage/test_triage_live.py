@@ -1,4 +1,5 @@
-"""Triage against the real Airflow 3 of the harness and the real dbt build."""
+"""Triage against the real Airflow of the harness — Airflow 3 and Airflow 2, the same facts
+expected from both — and the real dbt build."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.messages import Reply
 from bot.owners import OwnerDirectory
 from bot.playbooks.triage import TriageReport, render, triage_airflow
 from bot.ports import Sources
@@ -21,13 +23,17 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def sources(airflow_stack: AirflowEnv, dbt_build: DbtBuild) -> Sources:
+def sources(any_airflow: AirflowEnv, dbt_build: DbtBuild) -> Sources:
     viewer = AirflowClient(
-        airflow_stack.base_url,
-        username=airflow_stack.viewer.username,
-        password=airflow_stack.viewer.password,
+        any_airflow.base_url,
+        username=any_airflow.viewer.username,
+        password=any_airflow.viewer.password,
     )
     return Sources(airflow=viewer, dbt=ArtifactsProject(dbt_build.target_dir))
+
+
+def field(reply: Reply, label: str) -> str:
+    return next(f.value for s in reply.sections for f in s.fields if f.label == label)
 
 
 def test_failing_dag_names_task_error_cascade_owners_and_history(sources: Sources) -> None:
@@ -42,14 +48,18 @@ def test_failing_dag_names_task_error_cascade_owners_and_history(sources: Source
     assert any("KeyError" in line for line in failed.log_excerpt)
     assert [t.state for t in failed.tries] == ["failed"]
     assert set(report.upstream_failed) == {"publish_dashboard", "notify"}
-    assert "dana" in report.owners
+    # The DAG's "dana", the models' "@dana" and the dashboard's "dana@example.com": one person.
+    assert "@dana" in report.owners and "dana@example.com" not in report.owners
     assert report.flaky[0].task_id == "transform" and report.flaky[0].runs_failed >= 1
+    assert report.duration_s is not None and report.duration_s > 0  # Airflow 2: end − start
     # dbt side: the DAG builds the model of the same name, whose dashboard is affected.
     assert "orders_daily" in report.dbt_models
     assert [e.name for e in report.exposures] == ["revenue_dashboard"]
     assert report.fingerprint == "airflow:orders_daily:transform"
     reply = render(report, platform="slack", owners=OwnerDirectory(slack={"dana": "U024BE7LH"}))
     assert "<@U024BE7LH>" in reply.sections[0].fields[1].value
+    [history] = [s.bullets for s in reply.sections if s.heading == "History"]
+    assert history == ("`transform` — first failure: failed in the only run checked",)
 
 
 def test_flaky_dag_is_reported_as_flaky(sources: Sources) -> None:
@@ -63,12 +73,33 @@ def test_flaky_dag_is_reported_as_flaky(sources: Sources) -> None:
     assert report.flaky[0].verdict == "flaky"
     reply = render(report, platform="console", owners=OwnerDirectory())
     assert reply.title == "payments_sync succeeded after retries"
+    assert field(reply, "Last success") == "this run succeeded after a retry"
 
 
-def test_triage_of_a_given_run_and_a_healthy_dag(
-    sources: Sources, airflow_stack: AirflowEnv
+def test_the_run_that_ran_last_is_triaged_with_the_usual_duration(
+    sources: Sources, any_airflow: AirflowEnv
 ) -> None:
-    run_id = airflow_stack.run_ids["orders_daily"]
+    # shop_ingest ran twice; the second run is dated eleven months earlier but ran last.
+    report = triage_airflow(sources, dag_id="shop_ingest")
+    assert isinstance(report, TriageReport)
+    assert report.run_id == any_airflow.late_run_id
+    assert report.history_checked == 2 and report.history_failed == 0
+    assert report.duration_s is not None and report.usual_duration_s is not None
+    reply = render(report, platform="console", owners=OwnerDirectory())
+    assert field(reply, "Last success") == "this run"
+    assert "(usually " in field(reply, "Duration")
+
+
+def test_a_dag_that_is_only_an_import_error_is_triaged_with_it(sources: Sources) -> None:
+    reply = triage_airflow(sources, dag_id="shop_refunds")
+    assert isinstance(reply, Reply)
+    assert reply.title == "shop_refunds: its DAG file fails to import"
+    assert field(reply, "Error") == "`ModuleNotFoundError: No module named 'shop_refunds_sdk'`"
+    assert field(reply, "File").endswith("broken_dag.py`")
+
+
+def test_triage_of_a_given_run_and_a_healthy_dag(sources: Sources, any_airflow: AirflowEnv) -> None:
+    run_id = any_airflow.run_ids["orders_daily"]
     report = triage_airflow(sources, dag_id="orders_daily", run_id=run_id)
     assert isinstance(report, TriageReport) and report.run_id == run_id
     healthy = triage_airflow(sources, dag_id="shop_ingest")
@@ -79,14 +110,15 @@ def test_triage_of_a_given_run_and_a_healthy_dag(
 def test_unknown_dag_is_not_found_with_suggestion(sources: Sources) -> None:
     reply = triage_airflow(sources, dag_id="orders_dialy")
     assert not isinstance(reply, TriageReport)
-    assert "orders_daily" in reply.text
+    assert reply.text.startswith("Airflow has no DAG `orders_dialy`. Did you mean `orders_daily`?")
+    assert "/api/" not in reply.text
 
 
-def test_cli_json_has_stable_keys(airflow_stack: AirflowEnv, tmp_path: Path) -> None:
+def test_cli_json_has_stable_keys(any_airflow: AirflowEnv, tmp_path: Path) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "PIPEBOT_AIRFLOW__BASE_URL": airflow_stack.base_url,
+        "PIPEBOT_AIRFLOW__BASE_URL": any_airflow.base_url,
         "PIPEBOT_AIRFLOW__USERNAME": "viewer",
         "PIPEBOT_AIRFLOW__PASSWORD": "viewer",
     }
@@ -123,10 +155,10 @@ def test_cli_json_has_stable_keys(airflow_stack: AirflowEnv, tmp_path: Path) -> 
     assert "viewer" not in result.stdout + result.stderr or "viewer" in body["subject"]
 
 
-def test_partial_answer_when_dbt_is_down(airflow_stack: AirflowEnv, tmp_path: Path) -> None:
+def test_partial_answer_when_dbt_is_down(any_airflow: AirflowEnv, tmp_path: Path) -> None:
     target = tmp_path / "target"
     target.mkdir()  # no artifacts: the dbt side fails, Airflow facts remain
-    viewer = AirflowClient(airflow_stack.base_url, username="viewer", password="viewer")
+    viewer = AirflowClient(any_airflow.base_url, username="viewer", password="viewer")
     report = triage_airflow(
         Sources(airflow=viewer, dbt=ArtifactsProject(target)), dag_id="orders_daily"
     )

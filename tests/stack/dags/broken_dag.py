@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import shop_refunds_sdk  # not installed: this is the import error the tests look for
-from airflow.sdk import DAG, task
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2 (the second harness): the same DAG, older import paths
+    from airflow import DAG
+    from airflow.decorators import task
 
 with DAG(
     dag_id="shop_refunds",

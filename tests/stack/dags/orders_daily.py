@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, task
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2 (the second harness): the same DAG, older import paths
+    from airflow import DAG
+    from airflow.decorators import task
 
 RAW_ORDERS_COLUMNS = ("order_id", "customer_id", "total_cents", "status", "ordered_at")
 

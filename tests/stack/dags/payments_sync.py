@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, get_current_context, task
+try:  # Airflow 3
+    from airflow.sdk import DAG, get_current_context, task
+except ImportError:  # Airflow 2 (the second harness): the same DAG, older import paths
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.operators.python import get_current_context
 
 with DAG(
     dag_id="payments_sync",

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, task
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2 (the second harness): the same DAG, older import paths
+    from airflow import DAG
+    from airflow.decorators import task
 
 with DAG(
     dag_id="shop_ingest",
