@@ -170,15 +170,16 @@ def triage_airflow(
         changes.append(
             f"the DAG file has an import error now: {relevant_import_errors[0].filename}"
         )
-    stale = stale_upstream(first.get("freshness"), lineages, sources.now())
     exposures = exposures_of(lineages)
     owners = unique_owners(
         [*dag.owners, *(o for ti in run_tis for o in ([ti.owner] if ti.owner else []))]
         + [o for lin in lineages for o in lin.node.owners]
         + [o for e in exposures for o in e.owners]
     )
-    # The dashboards' owners as the report writes them ("dana@example.com" is @dana here).
+    # The dashboards' and sources' owners as the report writes them ("dana@example.com" is
+    # @dana here).
     exposures = tuple(replace(e, owners=unique_owners(e.owners, known=owners)) for e in exposures)
+    stale = stale_upstream(first.get("freshness"), lineages, sources.now(), known=owners)
     used = [
         f"{system}: runs, task instances, tries and logs of {dag_id}",
     ]
@@ -395,15 +396,29 @@ def exposures_of(lineages: Sequence[Lineage]) -> tuple[ExposureFact, ...]:
     return tuple(seen.values())
 
 
-def stale_upstream(
-    fresh: Outcome[Any] | None, lineages: Sequence[Lineage], now: datetime
-) -> tuple[str, ...]:
+def stale_upstream_sources(
+    fresh: Outcome[Any] | None, lineages: Sequence[Lineage]
+) -> list[SourceFreshness]:
+    """The sources upstream of `lineages` that are not fresh (stale or not measured)."""
     if fresh is None or not fresh.ok or not fresh.value:
-        return ()
+        return []
     if not lineages:
-        return ()  # without a link to dbt we cannot say which sources this run depends on
+        return []  # without a link to dbt we cannot say which sources this run depends on
     upstream = {n.unique_id for lin in lineages for n in lin.upstream}
-    stale: list[SourceFreshness] = [
-        f for f in fresh.value if f.status != "pass" and f.unique_id in upstream
-    ]
-    return tuple(freshness_line(f, now) for f in stale)
+    return [f for f in fresh.value if f.status != "pass" and f.unique_id in upstream]
+
+
+def stale_upstream(
+    fresh: Outcome[Any] | None,
+    lineages: Sequence[Lineage],
+    now: datetime,
+    *,
+    known: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """`stale_upstream_sources` as lines, each owner written as on the reply's other lines."""
+    stale = stale_upstream_sources(fresh, lineages)
+    everyone = [*known, *(o for f in stale for o in f.owners)]
+    return tuple(
+        freshness_line(replace(f, owners=unique_owners(f.owners, known=everyone)), now)
+        for f in stale
+    )

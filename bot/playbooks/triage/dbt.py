@@ -13,7 +13,7 @@ from bot.messages import Reply, Tone
 from bot.owners import unique_owners
 from bot.playbooks.dbt_text import command_text, error_text, not_a_build, short_id
 from bot.playbooks.replies import missing_argument, not_found_reply
-from bot.playbooks.triage.airflow import exposures_of, stale_upstream
+from bot.playbooks.triage.airflow import exposures_of, stale_upstream, stale_upstream_sources
 from bot.playbooks.triage.report import TIMEOUT_S, DbtFailure, TriageReport
 from bot.ports import Sources
 from bot.terminal import strip_escapes
@@ -120,7 +120,12 @@ def triage_dbt(
     exposures = exposures_of(lins)
     # One person, written one way on every line (bot.owners): "dana@example.com" is @dana
     # wherever another line names @dana.
-    everyone = [o for f in failures for o in f.owners] + [o for e in exposures for o in e.owners]
+    stale = stale_upstream_sources(out["freshness"], lins)
+    everyone = [
+        *(o for f in failures for o in f.owners),
+        *(o for e in exposures for o in e.owners),
+        *(o for f in stale for o in f.owners),
+    ]
     failures = [replace(f, owners=unique_owners(f.owners, known=everyone)) for f in failures]
     exposures = tuple(replace(e, owners=unique_owners(e.owners, known=everyone)) for e in exposures)
     changes = _diff(dbt_run, out.get("previous"), nodes)
@@ -162,7 +167,7 @@ def triage_dbt(
             )
         ),
         exposures=exposures,
-        stale_sources=stale_upstream(out["freshness"], lins, sources.now()),
+        stale_sources=stale_upstream(out["freshness"], lins, sources.now(), known=everyone),
         unavailable=tuple(unavailable),
         sources=(f"{system}: run results, manifest lineage and exposures, source freshness",),
         checked_at=sources.now(),

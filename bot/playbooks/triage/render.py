@@ -74,7 +74,7 @@ def render(report: TriageReport, *, platform: str, owners: OwnerDirectory) -> Re
     if report.changes:
         sections.append(Section(heading="What changed", bullets=report.changes))
     if report.stale_sources:
-        sections.append(Section(heading="Stale sources upstream", bullets=report.stale_sources))
+        sections.append(Section(heading="Sources upstream not fresh", bullets=report.stale_sources))
     if report.hypothesis:
         sections.append(
             Section(
@@ -212,7 +212,7 @@ def _render_dbt(report: TriageReport, platform: str, owners: OwnerDirectory) -> 
     if report.changes:
         sections.append(Section(heading="What changed", bullets=report.changes))
     if report.stale_sources:
-        sections.append(Section(heading="Stale sources upstream", bullets=report.stale_sources))
+        sections.append(Section(heading="Sources upstream not fresh", bullets=report.stale_sources))
     if report.hypothesis:
         sections.append(
             Section(

@@ -114,3 +114,15 @@ def test_triage_of_a_failing_unit_test(built_project: ArtifactsProject) -> None:
     for text in shown:
         assert "no model, seed" not in text
         assert "\x1b" not in text and "\\u001b" not in text
+
+
+def test_triage_writes_each_person_one_way_on_every_line(built_project: ArtifactsProject) -> None:
+    # @dana owns the source raw.products (stale sources section); the revenue dashboard names
+    # her dana@example.com: the reply shows one person, one spelling.
+    report = triage_dbt(Sources(dbt=built_project))
+    assert isinstance(report, TriageReport)
+    text = to_text(render(report, platform="console", owners=OwnerDirectory()))
+    assert "`raw.products` — not computed" in text and "owner @dana" in text
+    assert "dashboard `revenue_dashboard` — owner @dana" in text
+    assert "dana@example.com" not in text
+    assert "sam@example.com" not in text  # the status dashboard's owner is @sam (stg_products)
