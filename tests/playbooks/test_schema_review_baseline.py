@@ -259,16 +259,20 @@ def test_an_unbuilt_model_says_why_and_suggests_no_other_table() -> None:
 # --- the CI gate ---------------------------------------------------------------------------
 
 
-def gate(shop: Shop, model: str, tmp_path: Path, *, warehouse: bool) -> Any:
+def schema_review_cli(
+    tmp_path: Path, artifacts: Path, warehouse: Path | None, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``pipebot schema-review ARGS`` as a CI step runs it: a clean environment, the artifacts
+    folder and, when given, the DuckDB warehouse."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "PIPEBOT_DBT__ARTIFACTS_DIR": str(shop.target),
+        "PIPEBOT_DBT__ARTIFACTS_DIR": str(artifacts),
     }
-    if warehouse:
-        env["PIPEBOT_WAREHOUSE__URL"] = f"duckdb:///{shop.warehouse}"
+    if warehouse is not None:
+        env["PIPEBOT_WAREHOUSE__URL"] = f"duckdb:///{warehouse}"
     return subprocess.run(
-        [sys.executable, "-m", "bot", "schema-review", model],
+        [sys.executable, "-m", "bot", "schema-review", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -276,6 +280,10 @@ def gate(shop: Shop, model: str, tmp_path: Path, *, warehouse: bool) -> Any:
         env=env,
         check=False,
     )
+
+
+def gate(shop: Shop, model: str, tmp_path: Path, *, warehouse: bool) -> Any:
+    return schema_review_cli(tmp_path, shop.target, shop.warehouse if warehouse else None, model)
 
 
 def test_the_ci_gate_exits_1_on_breaking_and_2_when_it_cannot_review(

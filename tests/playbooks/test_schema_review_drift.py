@@ -5,8 +5,6 @@ so the warehouse and run_results.json are newer than catalog.json (`dbt_drift`).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from bot.rendering import to_text
 from integrations.dbt import ArtifactsProject
 from integrations.warehouse import Catalog
 from tests.playbooks.test_digest_and_schema_review import ask
+from tests.playbooks.test_schema_review_baseline import schema_review_cli
 from tests.stack.dbt_stack import DbtBuild
 
 
@@ -76,21 +75,13 @@ def test_a_catalog_from_docs_generate_after_the_build_is_trusted(dbt_build: DbtB
 
 
 def gate(build: DbtBuild, tmp_path: Path, *, warehouse: bool) -> Any:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "PIPEBOT_DBT__ARTIFACTS_DIR": str(build.target_dir),
-    }
-    if warehouse:
-        env["PIPEBOT_WAREHOUSE__URL"] = f"duckdb:///{build.duckdb_path}"
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "schema-review", "stg_orders", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-        check=False,
+    return schema_review_cli(
+        tmp_path,
+        build.target_dir,
+        build.duckdb_path if warehouse else None,
+        "stg_orders",
+        "--format",
+        "json",
     )
 
 

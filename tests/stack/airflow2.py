@@ -28,13 +28,11 @@ runs finish ~20 s after their trigger.
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.stack.airflow_stack import USERS, AirflowStack, _run, free_port
+from tests.stack.airflow_stack import USERS, AirflowStack, _run
 
 AIRFLOW2_VERSION = "2.10.5"
 # Airflow 2's FAB roles for the harness users (the Airflow 3 harness names them admin/viewer).
@@ -50,22 +48,11 @@ class Airflow2Stack(AirflowStack):
     health_path = "/api/v1/health"
 
     def env(self) -> dict[str, str]:
-        """The complete environment of every Airflow 2 process (built from scratch)."""
-        home = str(self.home)
+        """The complete environment of every Airflow 2 process."""
         return {
-            "PATH": f"{self.venv / 'bin'}:{os.defpath}",  # the executor runs `airflow tasks run`
-            "HOME": home,
-            "LANG": "C.UTF-8",
-            "TMPDIR": tempfile.gettempdir(),
-            "PYTHONUNBUFFERED": "1",
-            "AIRFLOW_HOME": home,
-            "AIRFLOW__CORE__DAGS_FOLDER": f"{home}/dags",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            **self.common_env(),
             # Airflow 2 allows only the SequentialExecutor on SQLite.
             "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__API__AUTH_BACKENDS": (
                 "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
             ),
@@ -75,11 +62,8 @@ class Airflow2Stack(AirflowStack):
             # One gunicorn worker: the default four cost ~4 × 200 MB and start-up time.
             "AIRFLOW__WEBSERVER__WORKERS": "1",
             "AIRFLOW__WEBSERVER__SECRET_KEY": "pipebot-test-secret-key",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             # New DAG files are looked for every 5 s (default 300 s).
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
-            # As in the Airflow 3 harness: only the runs the tests trigger.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         }
 
     def prepare(self, airflow: Path, env: Mapping[str, str]) -> None:

@@ -140,15 +140,15 @@ class AirflowStack:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
-        """The complete environment of every Airflow process.
+    def common_env(self) -> dict[str, str]:
+        """What every Airflow process of either version gets.
 
         Built from scratch rather than copied from ours, so no stray ``AIRFLOW__*`` variable
         of the developer's shell changes the stack.
         """
         home = str(self.home)
         return {
-            "PATH": f"{self.venv / 'bin'}:{os.defpath}",
+            "PATH": f"{self.venv / 'bin'}:{os.defpath}",  # the executor runs `airflow tasks run`
             "HOME": home,
             "LANG": "C.UTF-8",
             "TMPDIR": tempfile.gettempdir(),
@@ -157,9 +157,20 @@ class AirflowStack:
             "AIRFLOW__CORE__DAGS_FOLDER": f"{home}/dags",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            # The sample DAGs are @daily but only the runs the tests trigger should exist:
+            # no surprise scheduled run competing for the worker slots.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        }
+
+    def env(self) -> dict[str, str]:
+        """The complete environment of every Airflow 3 process."""
+        home = str(self.home)
+        return {
+            **self.common_env(),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
                 f"{user}:{role}" for user, role in USERS.items()
             ),
@@ -170,11 +181,7 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
             "AIRFLOW__API__SECRET_KEY": "pipebot-test-secret-key",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            # The sample DAGs are @daily but only the runs the tests trigger should exist:
-            # no surprise scheduled run competing for the two worker slots.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         }
 
     def prepare(self, airflow: Path, env: Mapping[str, str]) -> None:
