@@ -73,11 +73,7 @@ class Conversation:
             # a reference the operator can find in the logs; exception text is never shown.
             ref = uuid.uuid4().hex[:8]
             log.exception("failed to answer", extra={"ref": ref, "event": key})
-            reply = Reply(
-                title="Sorry — that failed",
-                tone=Tone.ERROR,
-                text=phrases.INTERNAL_ERROR.format(ref=ref),
-            )
+            reply = Reply.failed(ref)
         memory = reply.memory if isinstance(reply, AgentReply) else None
         if isinstance(reply, AgentReply):
             reply = reply.plain()
@@ -107,6 +103,25 @@ class Conversation:
             )
         return reply
 
+    def refusal(self, message: InboundMessage) -> Reply | None:
+        """The explanation `message`'s sender gets when its command group is closed to them,
+        else None. Pure and quick: a channel that must choose between a public and a private
+        answer before the work starts (Discord's deferral) asks here first."""
+        routed = self._commands.route(message.text)
+        if routed.command is not None:
+            group = routed.command.group_for(routed.args)
+            what = f"`{routed.command.name}`"
+            if group != routed.command.group:
+                what = f"`{routed.command.name} {routed.args[0]}`"
+        elif routed.unknown:
+            return None
+        else:
+            group, what = "ask", "Asking the agent"
+        if self._access.allows_message(group, message):
+            return None
+        log.info("access denied", extra={"group": group, "event": message.dedupe_key})
+        return self._access.denial(group, what)
+
     def _answer(self, message: InboundMessage, conversation_id: int, progress: Progress) -> Reply:
         routed = self._commands.route(message.text)
         request = Request(
@@ -116,18 +131,11 @@ class Conversation:
             progress=progress,
             conversation_id=conversation_id,
         )
-        if routed.command is not None:
-            group = routed.command.group_for(routed.args)
-            what = f"`{routed.command.name}`"
-            if group != routed.command.group:
-                what = f"`{routed.command.name} {routed.args[0]}`"
-        elif routed.unknown:
+        if routed.unknown:
             return self._unknown(routed.unknown, routed.suggestions)
-        else:
-            group, what = "ask", "Asking the agent"
-        if not self._access.allows(group, user=message.user, channel=message.channel):
-            log.info("access denied", extra={"group": group, "event": message.dedupe_key})
-            return self._access.denial(group, what)
+        refused = self.refusal(message)
+        if refused is not None:
+            return refused
         if routed.command is not None:
             return routed.command.run(request)
         if self._agent is None:

@@ -260,12 +260,15 @@ def build_engine(settings: Settings, store: Store, *, role: str = "all") -> Engi
     )
 
 
-def build_server(app: App, *, role: str = "all") -> Server:
-    """`pipebot serve`'s process: HTTP routes, workers, and the channels the settings enable."""
-    from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers
+def build_server(
+    app: App, *, role: str = "all", chats: tuple[str, ...] = ("slack", "discord")
+) -> Server:
+    """`pipebot serve`'s process: HTTP routes, workers, and the chats the settings enable
+    (of `chats`)."""
+    from bot.alerts import ALERT_JOB, AlertDesk, AlertMatchers
     from bot.playbooks import digest
-    from bot.work import Attempt, JobKind
     from handlers import webhooks
+    from handlers.deliveries import Deliveries
     from handlers.server import Server
 
     settings = app.settings
@@ -275,13 +278,27 @@ def build_server(app: App, *, role: str = "all") -> Server:
         role=role,
         limits=settings.server,
     )
+    slack = settings.slack.enabled and "slack" in chats
+    discord = settings.discord.enabled and "discord" in chats
+    alert_platform = settings.alerts.platform or ("discord" if discord and not slack else "slack")
     desk = AlertDesk(
         store=app.store,
         sources=app.sources,
         settings=settings.alerts,
         owners=OwnerDirectory.from_settings(settings.owners),
+        platform=alert_platform,
         agent=app.agent,
     )
+    deliveries = Deliveries(
+        desk=desk,
+        alert_platform=alert_platform,
+        alert_channel=settings.alerts.channel,
+        alert_workspace=settings.alerts.workspace,
+        digest=lambda payload: digest.scheduled(
+            payload, sources=app.sources, store=app.store, agent=app.agent
+        ),
+    )
+    server.add_jobs(deliveries.jobs())
     server.add_routes(
         webhooks.routes(
             submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert),
@@ -289,7 +306,7 @@ def build_server(app: App, *, role: str = "all") -> Server:
             dbt_secret=_secret(settings.dbt_cloud.webhook_secret),
         )
     )
-    if settings.slack.enabled:
+    if slack:
         from handlers.slack import AlertIntake, SlackChannel
 
         SlackChannel.build(
@@ -303,19 +320,23 @@ def build_server(app: App, *, role: str = "all") -> Server:
                 desk=desk,
                 matchers=AlertMatchers.from_settings(settings.alerts),
                 settings=settings.alerts,
-                digest=lambda payload: digest.scheduled(
-                    payload, sources=app.sources, store=app.store, agent=app.agent
-                ),
+                deliveries=deliveries,
             ),
         ).install()
-    else:
+    if discord:
+        from bot.names import Names
+        from handlers.discord import DiscordChannel
 
-        def record_only(alert: Alert, attempt: Attempt) -> None:
-            # No chat channel: incidents are still recorded (and listed by `incidents`).
-            if desk.process(alert, delivery=f"webhook:{alert.key}", final=attempt.final):
-                log.warning("alert triaged but no chat channel is configured to post it")
-
-        server.add_jobs([JobKind(ALERT_JOB, record_only, Alert)])
+        DiscordChannel(
+            settings=settings.discord,
+            handle=app.conversation.handle,
+            refusal=app.conversation.refusal,
+            names=Names(app.sources),
+            store=app.store,
+            server=server,
+            redact=app.redactor,
+            deliveries=deliveries,
+        ).install()
     return server
 
 
@@ -336,13 +357,14 @@ def _secret(value: SecretStr | None) -> str | None:
     type=click.Choice(["all", "web", "worker"]),
     default="all",
     show_default=True,
-    help="all: one process does everything. web: accept (HTTP, Socket Mode) and persist work; "
+    help="all: one process does everything. web: accept (HTTP, Socket Mode, the Discord "
+    "gateway) and persist work; "
     "worker: run that work and deliver the posts, no HTTP. Run one web and one or more workers "
     "on one shared database when acknowledgements must stay fast under load.",
 )
 def serve(host: str, port: int | None, role: str) -> None:
     """HTTP server: Slack (events, OAuth install), webhooks, /healthz, /readyz, /metrics;
-    Socket Mode too when an app token is set."""
+    Socket Mode too when an app token is set, and Discord when a bot token is set."""
     settings = _settings()
     store = _open_store(settings.database_url)
     app = build_app(settings, build_sources(settings, store=store), store=store)
@@ -351,10 +373,13 @@ def serve(host: str, port: int | None, role: str) -> None:
     except BotError as exc:
         _fail(str(exc), 2)
     log.info("serving", extra={"role": role, "engine": server.engine.name})
-    if role == "worker":
-        server.run_worker()
-    else:
-        server.run(host, port or settings.port)
+    try:
+        if role == "worker":
+            server.run_worker()
+        else:
+            server.run(host, port or settings.port)
+    except BotError as exc:
+        _fail(str(exc), 2)
 
 
 @cli.command()
@@ -615,6 +640,14 @@ def doctor() -> None:
     settings = _settings()
     sources = build_sources(settings)
     checks = sources.checks()
+    if settings.discord.enabled:
+        from bot.tools import Check
+        from handlers.discord.app import run_check
+
+        ok, detail = run_check(settings.discord)
+        checks.append(
+            Check(system="Discord", ok=ok, detail=detail, target=settings.discord.api_url or "")
+        )
     store_ok = True
     try:
         store = Store.open(settings.database_url)
@@ -623,6 +656,64 @@ def doctor() -> None:
         store_ok, store_detail = False, str(exc)
     ok = print_checks(checks, store=(store_ok, store_detail), agent=settings.agent.enabled)
     sys.exit(0 if ok else 1)
+
+
+@cli.group("discord")
+def discord_group() -> None:
+    """Discord: register the app commands, run the gateway alone, the invite link."""
+
+
+@discord_group.command("sync")
+@click.option(
+    "--guild",
+    type=int,
+    default=None,
+    help="Register in this server only (instant; for trying out). Default: globally.",
+)
+def discord_sync(guild: int | None) -> None:
+    """Register the /pipebot commands with Discord (an explicit step: Discord allows 200
+    command creations a day per server, so `serve` never does it)."""
+    import asyncio
+
+    from bot.names import Names
+    from bot.ports import Sources
+    from handlers.discord import invite_url, sync
+
+    settings = _settings()
+    if not settings.discord.enabled:
+        _fail("Discord is not configured: set PIPEBOT_DISCORD__TOKEN (or DISCORD_TOKEN)", 2)
+    try:
+        count, application = asyncio.run(sync(settings.discord, Names(Sources()), guild=guild))
+    except BotError as exc:
+        _fail(str(exc), 1)
+    where = f"in server {guild} (available now)" if guild else "globally (may take up to an hour)"
+    click.echo(f"synced {count} command group(s) {where}; application {application}")
+    click.echo(f"invite link: {invite_url(application)}")
+
+
+@discord_group.command("invite")
+@click.argument("application_id", type=int)
+def discord_invite(application_id: int) -> None:
+    """Print the link that adds pipebot to a server, with the scopes and permissions it needs
+    (APPLICATION_ID: the Developer Portal's General Information page)."""
+    from handlers.discord import invite_url
+
+    click.echo(invite_url(application_id))
+
+
+@discord_group.command("run")
+def discord_run() -> None:
+    """Run Discord alone: the gateway and the workers that answer, no HTTP server."""
+    settings = _settings()
+    if not settings.discord.enabled:
+        _fail("Discord is not configured: set PIPEBOT_DISCORD__TOKEN (or DISCORD_TOKEN)", 2)
+    store = _open_store(settings.database_url)
+    app = build_app(settings, build_sources(settings, store=store), store=store)
+    try:
+        server = build_server(app, role="all", chats=("discord",))
+        server.run_worker()
+    except BotError as exc:
+        _fail(str(exc), 2)
 
 
 @cli.command("config")

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeAlias
 
+from bot import phrases
+
 
 @dataclass(frozen=True, kw_only=True)
 class ThreadRef:
@@ -58,6 +60,10 @@ class InboundMessage:
     event_id: str
     user_name: str = ""
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The asker's roles where the platform has them (Discord), for access rules.
+    roles: tuple[str, ...] = ()
+    # What contains `channel` (a thread's parent channel, the server), for access rules.
+    within: tuple[str, ...] = ()
 
     @property
     def thread_ref(self) -> ThreadRef:
@@ -152,6 +158,16 @@ class Reply:
     notes: tuple[str, ...] = ()
     # Shown only to the person who asked, where the platform supports it.
     ephemeral: bool = False
+
+    @classmethod
+    def failed(cls, ref: str) -> Reply:
+        """What a person sees when answering failed: no exception text, a reference the
+        operator finds in the logs."""
+        return cls(
+            title="Sorry — that failed",
+            tone=Tone.ERROR,
+            text=phrases.INTERNAL_ERROR.format(ref=ref),
+        )
 
 
 # A playbook or the agent reports what it is doing ("Airflow: reading log of transform, try 2");

@@ -12,6 +12,7 @@ The JSON form is a public contract (``docs/reply-json.md``): keys are only ever 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -129,3 +130,20 @@ def from_dict(body: dict[str, Any]) -> Reply:
 
 def to_json(reply: Reply, *, indent: int | None = 2) -> str:
     return json.dumps(to_dict(reply), indent=indent, ensure_ascii=False, sort_keys=False)
+
+
+def redacted(reply: Reply, redact: Callable[[str], str]) -> Reply:
+    """`reply` with every text passed through `redact`. Channels do this on the document before
+    they render, so their length limits hold for what is posted (a mask can be longer than the
+    secret it hides)."""
+    return from_dict(_redact_strings(to_dict(reply), redact))
+
+
+def _redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: v if k == "schema" else _redact_strings(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_strings(v, redact) for v in value]
+    return value

@@ -246,7 +246,21 @@ class SlackSettings(_Section):
 
 class DiscordSettings(_Section):
     token: SecretStr | None = Field(None, description="Discord bot token")
-    api_url: str | None = Field(None, description="Discord REST base URL (proxies, tests)")
+    api_url: str | None = Field(
+        None, description="Discord REST base URL, e.g. https://discord.com/api/v10 (proxies, tests)"
+    )
+    message_content: bool = Field(
+        False,
+        description="Request the privileged message-content intent (enable it in the Developer "
+        "Portal first): follow-ups in pipebot's threads are then answered without a mention",
+    )
+    progress_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between progress edits of a working message"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None
 
     _check_url = field_validator("api_url")(_http_url)
 
@@ -338,7 +352,12 @@ class AlertSettings(_Section):
     channel: str = Field(
         "",
         description="Where alerts from webhooks are triaged when they have no thread of their "
-        "own: a Slack channel id (e.g. C0123456789)",
+        "own: a Slack channel id (e.g. C0123456789) or a Discord channel id",
+    )
+    platform: Literal["", "slack", "discord"] = Field(
+        "",
+        description="Which chat that channel is in (empty: Slack when Slack is configured, "
+        "else Discord)",
     )
     workspace: str = Field(
         "",
@@ -391,7 +410,11 @@ class OwnerSettings(_Section):
 
 
 class AccessSettings(_Section):
-    """Who may use which command group; an empty list means everyone."""
+    """Who may use which command group; an empty list means everyone.
+
+    A channel entry also matches what contains the channel: a Discord server (guild) id allows
+    all its channels, a channel id its threads. Users and roles are alternatives: a listed user
+    or a member holding a listed role."""
 
     read_channels: CommaList = Field(
         default_factory=list, description="Channels allowed to use read commands (status, dag …)"
@@ -412,6 +435,18 @@ class AccessSettings(_Section):
     )
     digest_users: CommaList = Field(
         default_factory=list, description="Users allowed to schedule or remove digests"
+    )
+    read_roles: CommaList = Field(
+        default_factory=list, description="Discord role ids allowed read commands"
+    )
+    ask_roles: CommaList = Field(
+        default_factory=list, description="Discord role ids allowed to ask the agent"
+    )
+    incidents_roles: CommaList = Field(
+        default_factory=list, description="Discord role ids allowed to act on incidents"
+    )
+    digest_roles: CommaList = Field(
+        default_factory=list, description="Discord role ids allowed to schedule digests"
     )
 
     _split = field_validator("*", mode="before")(_comma_list)

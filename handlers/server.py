@@ -172,7 +172,7 @@ class Server:
         self.metrics = metrics or Metrics()
         self.limits = limits or ServerSettings()
         self._routes: list[BaseRoute] = []
-        self._services: list[Service] = []
+        self._services: list[tuple[Service, frozenset[str]]] = []
         self._started = False
         self._lock = threading.Lock()
         self.metrics.add_collector(self._store_gauges)
@@ -191,9 +191,10 @@ class Server:
             raise RuntimeError("add job kinds before the server starts")
         self.engine.register(kinds)
 
-    def add_service(self, service: Service) -> None:
-        """Run `service` with the server (in the web and all roles: it accepts work)."""
-        self._services.append(service)
+    def add_service(self, service: Service, *, roles: Iterable[str] = ("all", "web")) -> None:
+        """Run `service` with the server in `roles` (by default where work is accepted; a
+        connection that delivers answers runs in the worker role too)."""
+        self._services.append((service, frozenset(roles)))
 
     def submit(self, key: str, kind: str, payload: object) -> bool:
         """Persist a job (False when `key` was submitted before); the workers run it."""
@@ -210,9 +211,19 @@ class Server:
                 self.store.warm()
             if self.role != "web":
                 self.engine.start()
-            for service in self._own_services():
-                service.start()
-                log.info("service started", extra={"service": service.name})
+            started: list[Service] = []
+            try:
+                for service in self._own_services():
+                    service.start()
+                    started.append(service)
+                    log.info("service started", extra={"service": service.name})
+            except BaseException:
+                # e.g. a refused token: undo what started, so the process can exit cleanly.
+                for service in reversed(started):
+                    service.stop()
+                if self.role != "web":
+                    self.engine.stop()
+                raise
             self._started = True
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -228,7 +239,7 @@ class Server:
             self._started = False
 
     def _own_services(self) -> list[Service]:
-        return [] if self.role == "worker" else list(self._services)
+        return [service for service, roles in self._services if self.role in roles]
 
     def run_worker(self, stop: threading.Event | None = None) -> None:
         """The worker role's main loop: run jobs until SIGTERM/SIGINT."""
@@ -285,6 +296,9 @@ class Server:
         The port is bound with SO_REUSEPORT where the OS has it, so several web processes can
         share one port and the kernel spreads connections across them.
         """
+        # Start before serving: a service that cannot start (a refused token) stops the
+        # process with its own message instead of a failed ASGI lifespan.
+        self.start()
         config = self.uvicorn_config(host=host, port=port)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = tcp_socket(family)

@@ -116,4 +116,13 @@ def buttons(incident: Incident) -> tuple[Action, ...]:
         Action(
             label="Mute", action_id="command", value=f"incident mute {incident.id}", style="danger"
         ),
+        Action(label="Triage again", action_id="command", value=_triage_line(incident)),
     )
+
+
+def _triage_line(incident: Incident) -> str:
+    """The command that triages the incident's subject afresh (its newest failed run)."""
+    if incident.system == "dbt":
+        run = incident.last_run_id or ""
+        return f"triage dbt {run}".strip() if run.isdigit() else "triage dbt"
+    return f"triage {incident.subject}"

@@ -26,7 +26,7 @@ USAGE = (
     "digest list · digest remove <id>"
 )
 # Channels that can receive a post nobody asked for in that moment.
-POSTING_PLATFORMS = frozenset({"slack"})
+POSTING_PLATFORMS = frozenset({"slack", "discord"})
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _DAYS = {
     "monday": "mon",
@@ -88,10 +88,10 @@ def run(request: Request, digests: Digests | None) -> Reply:
 def _schedule(digests: Digests, args: tuple[str, ...], message: InboundMessage) -> Reply:
     if message.platform not in POSTING_PLATFORMS:
         return Reply(
-            title="Schedule digests from a Slack channel",
+            title="Schedule digests from a Slack or Discord channel",
             tone=Tone.WARNING,
             text="A scheduled digest is posted to the channel it was scheduled in; run "
-            "`digest schedule …` in the Slack channel that should receive it.",
+            "`digest schedule …` in the Slack or Discord channel that should receive it.",
         )
     if len(args) not in (2, 3):
         return _usage("Give when and at what time")

@@ -11,15 +11,18 @@ Long text is split on line boundaries, never inside a code block: a block that m
 is closed at the end of one part and reopened (with its language) at the start of the next.
 
 A `Reply`'s text is plain text in which only `` `code` `` spans mean something, so Discord's
-markdown characters outside them are escaped, never interpreted. Buttons are not rendered
-here: link buttons become links in the last embed; the others are components (`discord.ui`).
+markdown characters outside them are escaped, never interpreted. Link buttons become links in
+the last embed; the others are `Button`s on the last message, which the sender turns into
+`discord.ui` components. Owners' mentions are repeated in the first message's content (in an
+embed they would notify nobody); images that are local files are attached.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 
@@ -46,16 +49,36 @@ COLOURS = {
     Tone.WARNING: discord.Colour.gold(),
     Tone.ERROR: discord.Colour.red(),
 }
+# Discord's limits on components and attachments.
+BUTTONS_PER_ROW = 5
+BUTTON_ROWS = 5
+BUTTON_LABEL_MAX = 80
+MAX_FILES = 10
+_MENTION = re.compile(r"<@&?\d+>")
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _SPAN = re.compile(r"(`[^`\n]+`)")
 
 
 @dataclass(frozen=True)
+class Button:
+    """A button under a message: sends `command` (a command line) when pressed, or opens
+    `url`."""
+
+    label: str
+    command: str = ""
+    style: str = ""  # "", "primary" or "danger"
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class DiscordMessage:
-    """One message to post: ``content`` (may be empty) and up to 10 embeds."""
+    """One message to post: ``content`` (may be empty), up to 10 embeds, the reply's buttons
+    (on its last message) and local files to attach (images)."""
 
     content: str = ""
     embeds: tuple[discord.Embed, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    files: tuple[str, ...] = ()
 
 
 def render_embeds(reply: Reply) -> list[DiscordMessage]:
@@ -101,8 +124,53 @@ def render_embeds(reply: Reply) -> list[DiscordMessage]:
             f"… {omitted:,} more characters of this answer not shown: "
             "ask about one DAG or model for the rest."
         )
-        messages[-1] = DiscordMessage(content=notice, embeds=messages[-1].embeds)
+        messages[-1] = replace(messages[-1], content=notice)
+    # Mentions inside embeds are shown but notify nobody: the owners are named in the content.
+    people = mentions(reply)
+    if people:
+        head = _truncate("cc " + " ".join(people), CONTENT_MAX)
+        messages[0] = replace(messages[0], content=head)
+    files = tuple(local_images(reply))
+    if files:
+        messages[0] = replace(messages[0], files=files[:MAX_FILES])
+    buttons = tuple(
+        Button(label=a.label[:BUTTON_LABEL_MAX], command=a.value, style=a.style)
+        for a in reply.actions
+        if not a.url and a.value
+    )
+    if buttons:
+        messages[-1] = replace(messages[-1], buttons=buttons[: BUTTONS_PER_ROW * BUTTON_ROWS])
     return messages
+
+
+def mentions(reply: Reply) -> list[str]:
+    """The Discord user and role mentions in `reply`, once each, in order of appearance."""
+    found: dict[str, None] = {}
+    for text in _texts(reply):
+        for match in _MENTION.finditer(text):
+            found.setdefault(match.group(0), None)
+    return list(found)
+
+
+def local_images(reply: Reply) -> list[str]:
+    """Images of `reply` that are files on this machine (a chart pipebot drew): attached to
+    the message rather than linked."""
+    paths = []
+    for section in reply.sections:
+        url = section.image.url if section.image is not None else ""
+        path = url.removeprefix("file://")
+        if path.startswith("/"):
+            paths.append(path)
+    return paths
+
+
+def _texts(reply: Reply) -> Iterator[str]:
+    yield reply.text
+    for section in reply.sections:
+        yield section.text
+        yield from section.bullets
+        for field in section.fields:
+            yield field.value
 
 
 def split_content(text: str, limit: int = CONTENT_MAX) -> list[str]:
@@ -147,11 +215,16 @@ def _section_embeds(section: Section, colour: discord.Colour) -> list[discord.Em
             embed = discord.Embed(colour=colour)
             embeds.append(embed)
         embed.add_field(name=name, value=value, inline=len(value) <= INLINE_FIELD_MAX)
-    if section.image is not None and section.image.url.startswith(("https://", "http://")):
-        target = embeds[-1] if embeds else discord.Embed(colour=colour)
-        target.set_image(url=section.image.url)
-        if not embeds:
-            embeds.append(target)
+    if section.image is not None:
+        url = section.image.url
+        path = url.removeprefix("file://")
+        if path.startswith("/"):
+            url = f"attachment://{os.path.basename(path)}"  # the file attached to the message
+        if url.startswith(("https://", "http://", "attachment://")):
+            target = embeds[-1] if embeds else discord.Embed(colour=colour)
+            target.set_image(url=url)
+            if not embeds:
+                embeds.append(target)
     return embeds
 
 

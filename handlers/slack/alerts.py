@@ -2,14 +2,13 @@
 
 - `alert_message` (pure) picks another bot's top-level channel message out of an event and
   flattens its text, attachments and blocks; the listener persists it as a job.
-- `SlackAlerts` runs the ``alert`` jobs (from the webhooks) and those messages through the core's
-  `AlertDesk`, then posts what the desk decided through the outbox: in the alert's own thread,
-  in the incident's thread, or as a new message in the alert channel — whose thread the desk is
-  told about, so repeats and the "resolved" note land there.
+- `SlackAlerts` runs those messages through the core's `AlertDesk` and hands what the desk
+  decided to `handlers.deliveries.Deliveries`, which also runs the webhooks' ``alert`` jobs and
+  the clock's ``digest`` jobs; as the Slack `Sender` it posts what belongs in Slack — in the
+  alert's own thread, the incident's thread, or as a new message in the alert channel.
 
-It also posts the scheduled digests (``digest`` jobs the clock submitted) to the channel they
-were scheduled in, the same way. Everything goes through the one send path (`SlackPoster`),
-keyed by the incident or the digest slot, so a job that runs again posts nothing twice.
+Everything goes through the one send path (`SlackPoster`), keyed by the incident or the digest
+slot, so a job that runs again posts nothing twice.
 
 The desk decides (is it an alert, which incident, what to say); this module only translates
 and posts.
@@ -18,20 +17,18 @@ and posts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
-from bot.alerts import ALERT_JOB, Alert, AlertDesk, AlertMatchers, Post
-from bot.messages import Reply, ThreadRef
-from bot.playbooks.schedules import DIGEST_JOB, job_key
-from bot.rendering import from_dict, to_dict
+from bot.alerts import AlertDesk, AlertMatchers, Post
+from bot.messages import ThreadRef
+from bot.rendering import redacted
 from bot.work import Attempt, JobKind
+from handlers.deliveries import Deliveries, Refused
 from handlers.slack.blocks import render_blocks
 from handlers.slack.inbound import PLATFORM
 from handlers.slack.poster import PostRefused, SlackPoster, Workspace
-from handlers.slack.worker import redact_strings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +113,10 @@ def _list(value: Any) -> list[Any]:
 
 
 class SlackAlerts:
+    """Another bot's alert messages in Slack channels in, and the `Sender` of Slack posts."""
+
+    platform = PLATFORM
+
     def __init__(
         self,
         *,
@@ -123,30 +124,22 @@ class SlackAlerts:
         matchers: AlertMatchers,
         poster: SlackPoster,
         redact: Any,
-        channel: str,
-        workspace: str,
+        deliveries: Deliveries,
         follow_bots: Sequence[str] = (),
-        digest: Callable[[dict[str, Any]], Reply | None] | None = None,
     ) -> None:
-        self._digest = digest
         self._desk = desk
         self._matchers = matchers
         self._poster = poster
         self._redact = redact
-        self._channel = channel
-        self._workspace = workspace
+        self._deliveries = deliveries
         self._follow = {b.strip().lower() for b in follow_bots if b.strip()}
 
     def jobs(self) -> list[JobKind[Any]]:
-        return [
-            JobKind(ALERT_JOB, self.on_alert, Alert),
-            JobKind(ALERT_MESSAGE_JOB, self.on_message, dict),
-            JobKind(DIGEST_JOB, self.on_digest, dict),
-        ]
+        return [JobKind(ALERT_MESSAGE_JOB, self.on_message, dict)]
 
-    def on_alert(self, alert: Alert, attempt: Attempt) -> None:
-        posts = self._desk.process(alert, delivery=f"webhook:{alert.key}", final=attempt.final)
-        self._post(posts, Workspace(team=""))
+    def register(self) -> None:
+        """Become the deliveries' sender of Slack posts."""
+        self._deliveries.add(self)
 
     def on_message(self, payload: dict[str, Any], attempt: Attempt) -> None:
         who = {payload.get("bot", "").lower(), payload.get("username", "").lower()} - {""}
@@ -167,66 +160,33 @@ class SlackAlerts:
             enterprise_install=bool(payload.get("enterprise_install")),
         )
         delivery = f"chat:{payload['team']}:{payload['channel']}:{payload['ts']}"
-        self._post(self._desk.process(alert, delivery=delivery, final=attempt.final), workspace)
+        posts = self._desk.process(alert, delivery=delivery, final=attempt.final)
+        self._deliveries.deliver(posts, origin=workspace)
 
-    def on_digest(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        """A scheduled digest (a job the clock submitted): build it, post it to its channel."""
-        if self._digest is None:
-            log.warning("a digest job arrived but digests are not wired in this process")
-            return
-        reply = self._digest(payload)
-        if reply is None:
-            return
-        slot = datetime.fromisoformat(str(payload["slot"]))
-        self._send(
-            Post(reply=reply, key=job_key(int(payload["schedule_id"]), slot), thread=None),
-            Workspace(team=str(payload["workspace"])),
-            channel=str(payload["channel"]),
-            thread=None,
+    def send(
+        self, post: Post, *, workspace: str, channel: str, thread: str | None, origin: object = None
+    ) -> str:
+        """Post every part of `post`, rendered once; a new top-level post's further parts go in
+        the thread it opens."""
+        where = (
+            replace(origin, team=workspace)
+            if isinstance(origin, Workspace)
+            else Workspace(team=workspace)
         )
-
-    def _post(self, posts: Sequence[Post], workspace: Workspace) -> None:
-        for post in posts:
-            if post.thread is not None:
-                where = replace(workspace, team=post.thread.workspace)
-                channel, thread = post.thread.channel, post.thread.thread
-            elif self._channel:
-                where = Workspace(team=self._workspace)
-                channel, thread = self._channel, None
-            else:
-                log.warning(
-                    "an alert was triaged but there is nowhere to post it: set "
-                    "PIPEBOT_ALERTS__CHANNEL",
-                    extra={"key": post.key},
-                )
-                continue
-            try:
-                self._send(post, where, channel=channel, thread=thread)
-            except PostRefused:
-                continue  # for good (the channel is gone …); the poster logged why
-
-    def _send(self, post: Post, workspace: Workspace, *, channel: str, thread: str | None) -> None:
-        """Post every part of `post`, rendered once; a new top-level post's further parts (and,
-        for an incident, its later updates) go in the thread it opens."""
-        reply = from_dict(redact_strings(to_dict(post.reply), self._redact))
+        reply = redacted(post.reply, self._redact)
         messages = render_blocks(reply)
-        first = self._poster.post(
-            f"slack:{post.key}:0", workspace, channel=channel, thread=thread, message=messages[0]
-        )
-        if thread is None:
-            thread = first
-            if post.incident_id is not None:
-                self._desk.attach(
-                    post.incident_id,
-                    ThreadRef(
-                        platform=PLATFORM, workspace=workspace.team, channel=channel, thread=first
-                    ),
-                )
-        for part, message in enumerate(messages[1:], start=1):
-            self._poster.post(
-                f"slack:{post.key}:{part}",
-                workspace,
-                channel=channel,
-                thread=thread,
-                message=message,
+        try:
+            first = self._poster.post(
+                f"slack:{post.key}:0", where, channel=channel, thread=thread, message=messages[0]
             )
+            for part, message in enumerate(messages[1:], start=1):
+                self._poster.post(
+                    f"slack:{post.key}:{part}",
+                    where,
+                    channel=channel,
+                    thread=thread or first,
+                    message=message,
+                )
+        except PostRefused as refused:
+            raise Refused(refused.reason) from None
+        return first

@@ -40,9 +40,10 @@ from starlette.routing import BaseRoute, Route
 from bot.alerts import AlertDesk, AlertMatchers
 from bot.commands import Command
 from bot.errors import ConfigError
-from bot.messages import Reply, ThreadRef
+from bot.messages import ThreadRef
 from bot.settings import AlertSettings, SlackSettings
 from bot.store import Store
+from handlers.deliveries import Deliveries
 from handlers.server import Server
 from handlers.slack import signature
 from handlers.slack.alerts import ALERT_MESSAGE_JOB, SlackAlerts, alert_message
@@ -113,8 +114,8 @@ class AlertIntake:
     desk: AlertDesk
     matchers: AlertMatchers
     settings: AlertSettings
-    # Builds a scheduled digest from its job payload (None: the schedule is gone).
-    digest: Callable[[dict[str, Any]], Reply | None] | None = None
+    # Runs the alert and digest jobs; the Slack channel adds itself as Slack's sender.
+    deliveries: Deliveries
 
 
 class SlackChannel:
@@ -155,10 +156,8 @@ class SlackChannel:
                 matchers=alerts.matchers,
                 poster=self.poster,
                 redact=redact,
-                channel=alerts.settings.channel,
-                workspace=alerts.settings.workspace,
+                deliveries=alerts.deliveries,
                 follow_bots=alerts.settings.follow_bots,
-                digest=alerts.digest,
             )
             if alerts is not None
             else None
@@ -261,6 +260,7 @@ class SlackChannel:
         self._server.add_jobs(self.worker.jobs())
         if self.alerts is not None:
             self._server.add_jobs(self.alerts.jobs())
+            self.alerts.register()
         self._server.add_routes(self.routes())
         if self.socket is not None:
             self._server.add_service(_SocketMode(self.socket))

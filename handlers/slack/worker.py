@@ -25,11 +25,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackClientError
 
-from bot import phrases
 from bot.commands import Command
-from bot.messages import InboundMessage, Progress, Reply, Tone
-from bot.rendering import from_dict, to_dict
+from bot.messages import InboundMessage, Progress, Reply
+from bot.rendering import redacted
 from bot.work import Attempt, JobKind, RetryLater
+from handlers.progress import Throttled
 from handlers.slack.blocks import (
     SlackMessage,
     escape,
@@ -45,9 +45,9 @@ from handlers.slack.progress import (
     ASSISTANT_WORKING,
     WORKING,
     AssistantStatus,
-    Throttled,
     WorkingMessage,
     silent,
+    throttled,
 )
 
 log = logging.getLogger(__name__)
@@ -108,13 +108,13 @@ class SlackWorker:
         progress: Throttled | None = None
         if turn.source == "assistant":
             status = AssistantStatus(quick, channel=turn.channel, thread_ts=str(turn.reply_thread))
-            progress = Throttled(status, interval=self._interval)
+            progress = throttled(status, interval=self._interval)
             progress(ASSISTANT_WORKING)
         else:
             opened, refused = self._open(turn, workspace, caption)
             if opened is not None:
                 message = WorkingMessage(quick, channel=turn.channel, ts=opened, caption=caption)
-                progress = Throttled(message, interval=self._interval)
+                progress = throttled(message, interval=self._interval)
         inbound = to_inbound(turn, opened_ts=opened)
         show = progress or silent
         try:
@@ -254,11 +254,7 @@ class SlackWorker:
         is looking, instead of leaving "working…" behind."""
         ref = uuid.uuid4().hex[:8]
         log.exception("answer could not be delivered", extra={"ref": ref, "key": turn.job_key})
-        reply = Reply(
-            title="Sorry — that failed",
-            tone=Tone.ERROR,
-            text=phrases.INTERNAL_ERROR.format(ref=ref),
-        )
+        reply = Reply.failed(ref)
         message = render_blocks(reply, caption=caption)[0]
         try:
             if opened is not None:
@@ -287,9 +283,7 @@ class SlackWorker:
         return f"<@{turn.user}> used `{escape(self._redact(typed))}`"
 
     def _redacted(self, reply: Reply) -> Reply:
-        # Everything posted passes the redactor; doing it on the document keeps the renderer's
-        # limits honest (a mask can be longer than the secret it hides).
-        return from_dict(redact_strings(to_dict(reply), self._redact))
+        return redacted(reply, self._redact)
 
     # --- an assistant thread opens ---------------------------------------------------------------
 
@@ -321,13 +315,3 @@ class SlackWorker:
 def _key(what: str, turn: SlackTurn, part: int | None = None) -> str:
     key = f"slack:{what}:{turn.team}:{turn.event_id}"
     return key if part is None else f"{key}:{part}"
-
-
-def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: v if k == "schema" else redact_strings(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_strings(v, redact) for v in value]
-    return value

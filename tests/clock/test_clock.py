@@ -182,7 +182,7 @@ def test_scheduling_needs_a_slack_channel(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "Schedule digests from a Slack channel" in result.stdout
+    assert "Schedule digests from a Slack or Discord channel" in result.stdout
     assert "No digests scheduled here" in result.stdout
 
 

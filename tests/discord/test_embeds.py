@@ -183,3 +183,34 @@ def test_status_carries_the_same_facts_as_slack_and_the_console() -> None:
         assert fact in console_text
         assert fact in discord_text, fact
         assert fact in slack_text, fact
+
+
+def test_owner_mentions_are_repeated_in_the_content_where_they_notify() -> None:
+    from bot.messages import Action, Field, Section
+    from bot.owners import OwnerDirectory
+    from bot.settings import OwnerSettings
+
+    owners = OwnerDirectory.from_settings(
+        OwnerSettings(discord=["dana=123456789012345678", "data-platform=role:876543210987654321"])
+    )
+    who = owners.mentions(["dana", "data-platform", "nobody"], "discord")
+    reply = Reply(
+        title="orders_daily failed",
+        sections=(Section(fields=(Field("Owners", who),)),),
+        actions=(Action(label="Acknowledge", action_id="command", value="incident ack 1"),),
+    )
+    messages = render_embeds(reply)
+    assert messages[0].content == "cc <@123456789012345678> <@&876543210987654321>"
+    assert "<@123456789012345678>" in everything(messages)  # shown in the embed too
+    assert [b.command for b in messages[-1].buttons] == ["incident ack 1"]
+
+
+def test_a_local_image_is_attached_and_shown_from_the_attachment() -> None:
+    from bot.messages import Image, Section
+
+    reply = Reply(
+        title="Runs", sections=(Section(text="chart", image=Image("file:///tmp/x/chart.png", "c")),)
+    )
+    (message,) = render_embeds(reply)
+    assert message.files == ("/tmp/x/chart.png",)
+    assert message.embeds[-1].image.url == "attachment://chart.png"
