@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports pytest services bench eval record-demo docs clean help
+.PHONY: demo test lint typecheck imports pytest services bench eval record-demo docs clean help \
+	lock deploy-check
 
 help:
 	@echo "make demo         set up and chat with pipebot on the bundled demo environment"
@@ -13,6 +14,8 @@ help:
 	@echo "make bench        run the benchmarks and print their figures"
 	@echo "make eval         run the agent evals (replay; live too when ANTHROPIC_API_KEY is set)"
 	@echo "make record-demo  re-record the demo data from a real Airflow 3 + dbt build"
+	@echo "make lock         update uv.lock after changing dependencies in pyproject.toml"
+	@echo "make deploy-check only the deployment checks (lock, Dockerfile, compose, Kubernetes)"
 
 # (Re)create the venv when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -48,7 +51,17 @@ pytest: $(STAMP) services
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	  exit $$rc
 
+# tests/deploy (part of pytest) checks the deployment files: uv.lock in step with pyproject.toml,
+# hadolint and a replay of the Dockerfile's build into a fresh venv, compose and kustomize output
+# validated against their schemas, and every variable they set is a pipebot setting.
 test: lint typecheck imports pytest
+
+# uv.lock is what the image and Heroku install; CI fails while it disagrees with pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv lock
+
+deploy-check: $(STAMP)
+	$(BIN)/pytest -q tests/deploy
 
 bench: $(STAMP) services
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -16,6 +16,13 @@ Prints the acknowledgement latency the clients saw (Slack's limit: 3 s; target p
 the commands per second the web side sustained, how long until every answer was in Slack, and
 checks that each of the 200 commands was answered exactly once.
 
+Then a little of everything else — questions for the agent (a fake Messages API), a duplicate
+delivery, Airflow failure webhooks (one repeated, one whose post Slack refuses), a post Slack
+rate-limits, a scheduled digest — and it prints ``/metrics`` of a web process: every series
+docs/operations.md lists, each checked present with a plausible value. The layouts with several
+processes run them all with ``PROMETHEUS_MULTIPROC_DIR`` (one host), so whichever web process
+answers shows the counts of all of them, the worker's included.
+
     .venv/bin/python bench/bench_slack_ack.py [--layout all|sqlite|pg1|pg2] [--requests 200]
         [--concurrency 20] [--delay 2] [--postgres-url postgresql+psycopg://…]
 
@@ -36,96 +43,44 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.facts import AirflowHealth, Dag, DagRun, ImportError_, TaskInstance, TaskLog
-from bot.main import build_app, build_server
-from bot.ports import Sources
+from bot.compose import build_app, build_engine, build_server, build_sources
+from bot.playbooks.schedules import DIGEST_JOB, job_key, job_payload
 from bot.settings import Settings, SlackSettings, WorkSettings
+from bot.store import Store
 from tests.crash.support import post_keys
+from tests.fakes import anthropic_api
+from tests.fakes.airflow_server import GatedAirflow
+from tests.fakes.anthropic_api import FakeAnthropic
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.server.scrape import Scrape
 from tests.slack.conftest import command_body, sign
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-class SlowAirflow:
-    """An Orchestrator (bot.ports) whose every call takes `delay` seconds, like a slow API."""
-
-    system = "Airflow"
+class SlowAirflow(GatedAirflow):
+    """The demo's recorded Airflow 3 over HTTP (what the real client talks to), every answer
+    `delay` seconds late, like a slow API."""
 
     def __init__(self, delay: float) -> None:
+        super().__init__()
         self.delay = delay
 
-    def _wait(self) -> None:
+    def _answer(self, *args: Any) -> tuple[int, str, bytes]:
         time.sleep(self.delay)
-
-    def health(self) -> AirflowHealth:
-        self._wait()
-        return AirflowHealth(metadatabase="healthy", scheduler="healthy")
-
-    def version(self) -> str:
-        self._wait()
-        return "3.1.0"
-
-    def dags(self, *, limit: int = 500) -> list[Dag]:
-        self._wait()
-        return []
-
-    def dag(self, dag_id: str) -> Dag:
-        self._wait()
-        return Dag(dag_id=dag_id)
-
-    def runs(
-        self,
-        dag_id: str | None = None,
-        *,
-        states: Sequence[str] = (),
-        since: datetime | None = None,
-        limit: int = 25,
-    ) -> list[DagRun]:
-        self._wait()
-        return []
-
-    def run(self, dag_id: str, run_id: str) -> DagRun:
-        self._wait()
-        return DagRun(dag_id=dag_id, run_id=run_id, state="success")
-
-    def task_instances(
-        self, dag_id: str, run_id: str, *, states: Sequence[str] = ()
-    ) -> list[TaskInstance]:
-        self._wait()
-        return []
-
-    def tries(
-        self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1
-    ) -> list[TaskInstance]:
-        self._wait()
-        return []
-
-    def task_log(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        try_number: int,
-        *,
-        map_index: int = -1,
-        max_chars: int = 20_000,
-    ) -> TaskLog:
-        raise NotImplementedError("not used by `status`")
-
-    def import_errors(self) -> list[ImportError_]:
-        self._wait()
-        return []
+        return super()._answer(*args)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -135,6 +90,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 SECRET = "bench-signing-secret"
+WEBHOOK_TOKEN = "bench-webhook-token"
+ANTHROPIC_KEY = "bench-anthropic-key"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -146,8 +103,16 @@ def serve(args: argparse.Namespace) -> int:
         api_url=args.api_url,
         mode="http",
     )
-    settings = Settings(database_url=args.database_url, slack=slack, log_level="WARNING")
-    app = build_app(settings, Sources(airflow=SlowAirflow(args.delay)))
+    settings = Settings(
+        database_url=args.database_url,
+        slack=slack,
+        log_level="WARNING",
+        airflow={"base_url": args.airflow_url, "username": "admin", "password": "admin"},
+        agent={"api_key": ANTHROPIC_KEY, "base_url": args.anthropic_url},
+        webhooks={"token": WEBHOOK_TOKEN},
+        alerts={"channel": "C1", "workspace": "T1"},
+    )
+    app = build_app(settings, build_sources(settings))
     server = build_server(app, role=args.role)
     if args.role == "worker":
         server.run_worker()
@@ -176,6 +141,8 @@ def main() -> int:
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--airflow-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--anthropic-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--layout",
@@ -238,16 +205,27 @@ def run_layout(layout: str, args: argparse.Namespace) -> int:
     roles = {"sqlite": ["all"], "pg1": ["web", "worker"], "pg2": ["web", "web", "worker"]}[layout]
     with (
         FakeSlack() as fake,
+        SlowAirflow(args.delay) as airflow,
+        FakeAnthropic() as anthropic,
         tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp,
         database(layout, args, tmp) as database_url,
     ):
+        answer = anthropic_api.message(anthropic_api.text("`transform` failed: a missing column."))
+        anthropic.otherwise(lambda _request: answer)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEBOT_", "SLACK_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PIPEBOT_", "SLACK_", "ANTHROPIC_", "PROMETHEUS_"))
+        }
+        if len(roles) > 1:
+            # One host, several processes: one /metrics for all of them (docs/operations.md).
+            env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=tmp)
         processes = []
         for role in roles:
             command = [sys.executable, __file__, "--serve", "--port", str(port), "--role", role]
             command += ["--api-url", fake.api_url, "--database-url", database_url]
-            command += ["--delay", str(args.delay)]
+            command += ["--airflow-url", airflow.url, "--anthropic-url", anthropic.url]
             processes.append(subprocess.Popen(command, env=env, cwd=tmp))
         server = processes[0]
         base = f"http://127.0.0.1:{port}"
@@ -281,6 +259,8 @@ def run_layout(layout: str, args: argparse.Namespace) -> int:
                 started = time.monotonic()
                 results, sent_in = _load(port, args, requests=args.requests, prefix="bench")
                 delivered_in = _wait_delivered(fake, args, database_url, started)
+                delivered = Delivered.of(fake)
+                _everything_else(http, fake, database_url, args)
                 metrics = http.get("/metrics").text
         finally:
             for process in processes:
@@ -295,10 +275,86 @@ def run_layout(layout: str, args: argparse.Namespace) -> int:
         cold=cold,
         sent_in=sent_in,
         delivered_in=delivered_in,
-        fake=fake,
+        delivered=delivered,
         metrics=metrics,
         args=args,
     )
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What Slack shows once the measured commands are answered (before anything else runs)."""
+
+    answers: list[str]  # the ts of every answer edit
+    posts: int  # "working…" messages
+    duplicates: int  # posts carrying a key another post carries too
+
+    @classmethod
+    def of(cls, fake: FakeSlack) -> Delivered:
+        keys = post_keys(fake)
+        return cls(
+            answers=_answers(fake),
+            posts=len(fake.calls_to("chat.postMessage", ok_only=True)),
+            duplicates=sum(count - 1 for count in keys.values()),
+        )
+
+
+def _everything_else(
+    http: httpx.Client, fake: FakeSlack, database_url: str, args: argparse.Namespace
+) -> None:
+    """Traffic for the series the load leaves at zero, each step waited out: questions for the
+    agent and a duplicate delivery; a failure webhook sent twice whose post Slack rate-limits
+    once; a webhook for an unknown DAG whose post Slack refuses; a scheduled digest."""
+
+    def command(text: str, trigger: str) -> None:
+        body = command_body(text, trigger_id=trigger)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, secret=SECRET)}
+        assert http.post("/slack/events", content=body, headers=headers).status_code == 200
+
+    def webhook(dag_id: str) -> None:
+        alert = {"dag_id": dag_id, "run_id": "r-bench", "task_id": "transform", "state": "failed"}
+        response = http.post(
+            "/webhooks/airflow", json=alert, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+        )
+        assert response.status_code == 200, response.text
+
+    for n in range(3):
+        command("why did orders_daily fail?", f"ask-{n}")
+    command("why did orders_daily fail?", "ask-0")  # delivered again
+    _wait_idle(database_url, args)
+    # Above the client's in-place limit (5 s): the job retries the post later.
+    fake.rate_limit("chat.postMessage", retry_after=6)
+    webhook("orders_daily")
+    webhook("orders_daily")  # delivered again
+    _wait_idle(database_url, args)
+    fake.fail("chat.postMessage", "channel_not_found")
+    webhook("no_such_dag")
+    _wait_idle(database_url, args)
+    store = Store.open(database_url)
+    try:
+        schedule = store.digests.add_schedule(
+            name="bench",
+            platform="slack",
+            workspace="T1",
+            channel="C2",
+            cron="0 9 * * *",
+            timezone="UTC",
+            created_by="bench",
+        )
+        assert schedule is not None
+        slot = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+        engine = build_engine(Settings(database_url=database_url), store, role="clock")
+        engine.submit(job_key(schedule.id, slot), DIGEST_JOB, job_payload(schedule, slot))
+        _wait_idle(database_url, args)
+    finally:
+        store.close()
+
+
+def _wait_idle(database_url: str, args: argparse.Namespace) -> None:
+    deadline = time.monotonic() + args.deliver_timeout
+    time.sleep(0.5)  # a job just submitted through another process's engine is seen by now
+    while pending(database_url) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _load(
@@ -388,15 +444,14 @@ def _report(
     cold: list[tuple[float, int]],
     sent_in: float,
     delivered_in: float,
-    fake: FakeSlack,
+    delivered: Delivered,
     metrics: str,
     args: argparse.Namespace,
 ) -> int:
     latencies = [seconds * 1000 for seconds, _ in results]
     cold_ms = [seconds * 1000 for seconds, _ in cold]
     statuses = sorted({status for _, status in results + cold})
-    answers = _answers(fake)
-    posts = fake.calls_to("chat.postMessage", ok_only=True)
+    answers = delivered.answers
     expected = args.requests + len(cold)
     print(
         f"acks: {len(results)} requests answered {statuses} in {sent_in:.1f} s "
@@ -413,31 +468,98 @@ def _report(
             f"first burst of a fresh process ({len(cold_ms)} warm-up commands, not in the "
             f"figures above): p50 {statistics.median(cold_ms):.1f}  max {max(cold_ms):.1f} ms"
         )
-    for line in metrics.splitlines():
-        if line.startswith(
-            ("pipebot_slack_ack_seconds_bucket", "pipebot_jobs{", "pipebot_outbox{")
-        ):
-            print("  " + line)
-    keys = post_keys(fake)
-    duplicates = sum(count - 1 for count in keys.values())
     print(
         f"answers delivered: {len(set(answers))} of {expected} distinct "
-        f"({len(answers)} answer edits, {len(posts)} working messages, {duplicates} duplicate "
-        f"posts); all in Slack {delivered_in:.1f} s after the first command"
+        f"({len(answers)} answer edits, {delivered.posts} working messages, "
+        f"{delivered.duplicates} duplicate posts); all in Slack {delivered_in:.1f} s after the "
+        "first command"
     )
+    metrics_ok = _metrics_report(Scrape.parse(metrics), expected=expected, delay=args.delay)
     ok = (
         statuses == [200]
         and len(set(answers)) == len(answers) == expected
-        and len(posts) == expected
-        and duplicates == 0
+        and delivered.posts == expected
+        and delivered.duplicates == 0
         and max(latencies + cold_ms) < 3000
         and percentile(latencies, 99) < 100
+        and metrics_ok
     )
     print(
         "result: " + ("OK" if ok else "FAILED") + " (targets: p99 < 100 ms, none over 3 s, "
-        "every command answered exactly once)"
+        "every command answered exactly once, every series present and plausible)"
     )
     return 0 if ok else 1
+
+
+def _metrics_report(scrape: Scrape, *, expected: int, delay: float) -> bool:
+    """Print every series docs/operations.md lists (histograms as count and sum) and check each
+    is there with a plausible value after this run; True when all are."""
+
+    def total(name: str, **labels: str) -> float:
+        return sum(
+            value
+            for (sample, found), value in scrape.samples.items()
+            if sample == name and set(labels.items()) <= set(found)
+        )
+
+    calls = total("pipebot_connector_request_duration_seconds_count", connector="airflow")
+    waited = total("pipebot_connector_request_duration_seconds_sum", connector="airflow")
+    # The run: `expected` status commands (3+ Airflow calls each), 4 questions (one a
+    # duplicate), 3 alert webhooks (one a duplicate; one post rate-limited once, one refused),
+    # one digest.
+    checks: dict[str, bool] = {
+        "pipebot_events_received_total": total("pipebot_events_received_total", source="slack")
+        >= expected + 4
+        and total("pipebot_events_received_total", source="webhook:airflow") == 3,
+        "pipebot_events_deduplicated_total": total(
+            "pipebot_events_deduplicated_total", source="slack"
+        )
+        >= 1
+        and total("pipebot_events_deduplicated_total", source="webhook:airflow") == 1,
+        "pipebot_ack_latency_seconds": total("pipebot_ack_latency_seconds_count", source="slack")
+        >= expected + 4
+        and total("pipebot_ack_latency_seconds_bucket", source="slack", le="3.0")
+        == total("pipebot_ack_latency_seconds_count", source="slack"),
+        "pipebot_jobs": total("pipebot_jobs", status="queued") == 0
+        and total("pipebot_jobs", status="done") >= expected + 5,
+        "pipebot_job_oldest_age_seconds": total("pipebot_job_oldest_age_seconds") == 0,
+        "pipebot_job_duration_seconds": total("pipebot_job_duration_seconds_count") >= expected + 5,
+        "pipebot_outbox": total("pipebot_outbox", status="sent") >= 2 * expected
+        and total("pipebot_outbox", status="dead") == 1,
+        "pipebot_posts_retried_total": total("pipebot_posts_retried_total", platform="slack") >= 1,
+        "pipebot_posts_failed_total": total("pipebot_posts_failed_total", platform="slack") == 1,
+        "pipebot_digests_posted_total": total("pipebot_digests_posted_total", platform="slack")
+        == 1,
+        "pipebot_incidents_open": total("pipebot_incidents_open", status="open") == 2,
+        "pipebot_connector_requests_total": total(
+            "pipebot_connector_requests_total", connector="airflow"
+        )
+        >= 3 * expected,
+        "pipebot_connector_errors_total": total("pipebot_connector_errors_total") >= 1,
+        # Every Airflow answer came `delay` seconds late.
+        "pipebot_connector_request_duration_seconds": calls > 0
+        and delay <= waited / calls < delay + 1,
+        # The questions, and the alert's triage summary.
+        "pipebot_llm_requests_total": total("pipebot_llm_requests_total", outcome="ok") >= 3,
+        "pipebot_llm_tokens_total": total("pipebot_llm_tokens_total", type="output") > 0
+        and total("pipebot_llm_tokens_total") > total("pipebot_llm_tokens_total", type="output"),
+        "pipebot_llm_cost_usd_total": total("pipebot_llm_cost_usd_total") > 0,
+        "pipebot_llm_request_duration_seconds": total("pipebot_llm_request_duration_seconds_count")
+        >= 3,
+        "pipebot_store_up": total("pipebot_store_up") == 1,
+        "pipebot_build_info": total("pipebot_build_info") == 1,
+    }
+    print("/metrics of a web process:")
+    for name, ok in checks.items():
+        present = name in scrape.families
+        suffixes = ("_count", "_sum") if scrape.families.get(name) == "histogram" else ("",)
+        for (sample, labels), value in sorted(scrape.samples.items(), key=str):
+            if any(sample == name + suffix for suffix in suffixes):
+                shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels))
+                print(f"  {sample}{{{shown}}} {value:g}" if shown else f"  {sample} {value:g}")
+        if not (present and ok):
+            print(f"  !! {name}: " + ("implausible" if present else "missing"))
+    return all(name in scrape.families and ok for name, ok in checks.items())
 
 
 if __name__ == "__main__":

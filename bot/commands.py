@@ -37,6 +37,9 @@ class Command:
     group: str = "read"
     # Subcommands in another group, e.g. {"schedule": "digest"} for `digest schedule …`.
     subgroups: Mapping[str, str] = field(default_factory=dict)
+    # The sources a line needs (``airflow``, ``dbt``, ``warehouse``; ``any`` = Airflow or dbt):
+    # without them the shell exits 2 before running (`Sources.missing`).
+    needs: Callable[[Sequence[str]], tuple[str, ...]] = field(default=lambda _args: ())
 
     def group_for(self, args: Sequence[str]) -> str:
         return self.subgroups.get(args[0].lower(), self.group) if args else self.group

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from bot import phrases
+from bot import logs, phrases
 from bot.access import AccessPolicy
 from bot.agent import Agent
 from bot.agent.answer import AgentReply
@@ -64,16 +64,18 @@ class Conversation:
             log.info("already answered; the stored answer is returned", extra={"event": key})
             return from_dict(stored)
         conversation_id = self._store.threads.touch(message.thread_ref)
-        try:
-            reply = self._answer(message, conversation_id, progress)
-        except Exception:
-            if retryable:
-                raise
-            # The one broad catch of the core: whatever broke, the person gets an answer with
-            # a reference the operator can find in the logs; exception text is never shown.
-            ref = uuid.uuid4().hex[:8]
-            log.exception("failed to answer", extra={"ref": ref, "event": key})
-            reply = Reply.failed(ref)
+        with logs.context(conversation=conversation_id):
+            try:
+                reply = self._answer(message, conversation_id, progress)
+            except Exception:
+                if retryable:
+                    raise
+                # The one broad catch of the core: whatever broke, the person gets an answer
+                # with a reference the operator can find in the logs; exception text is never
+                # shown.
+                ref = uuid.uuid4().hex[:8]
+                log.exception("failed to answer", extra={"ref": ref, "event": key})
+                reply = Reply.failed(ref)
         memory = reply.memory if isinstance(reply, AgentReply) else None
         if isinstance(reply, AgentReply):
             reply = reply.plain()

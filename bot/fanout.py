@@ -6,6 +6,7 @@ the sum of all of them, and a failure of one source leaves the others' answers i
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -47,8 +48,10 @@ def gather(
     caller's error boundary after every call has been waited for.
     """
     started = time.perf_counter()
+    # Each call runs in a copy of this context: its log lines name the job and conversation.
     futures: dict[str, tuple[str, Future[T]]] = {
-        name: (system, _POOL.submit(fn)) for name, (system, fn) in calls.items()
+        name: (system, _POOL.submit(contextvars.copy_context().run, fn))
+        for name, (system, fn) in calls.items()
     }
     results: dict[str, Outcome[T]] = {}
     unexpected: BaseException | None = None

@@ -1,50 +1,38 @@
-"""Composition root and CLI: the only module that wires handlers, the core and connectors.
+"""The `pipebot` command line.
 
-Settings are read once here and passed down. Nothing imports this module; it is only run
-(``pipebot …`` or ``python -m bot …``).
+Every command imports what it uses when it runs, so ``pipebot --help`` and ``--version`` cost
+little more than click and the settings (`bench/bench_cli_startup.py`); what wires the parts
+together is `bot.compose`. The shell speaks the chat grammar too: ``pipebot status``,
+``pipebot dag orders_daily``, ``pipebot triage orders_daily`` (the flags still work).
+
+Exit codes, the same for every command: **0** fine; **1** a finding or a failed check (a
+failing DAG, a breaking schema change, a check `doctor` could not pass); **2** a usage or
+configuration error (a bad option, a setting missing or invalid, nothing configured).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from pydantic import SecretStr
-
-from bot import logs
-from bot.access import AccessPolicy
-from bot.agent import Agent, build_agent
-from bot.conversation import Conversation
-from bot.errors import BotError, ConfigError, StoreError
-from bot.owners import OwnerDirectory
-from bot.playbooks import default_commands
-from bot.ports import Sources
-from bot.redaction import Redactor
-from bot.settings import Settings, load_settings, reference
-from bot.store import Store, schema
 
 if TYPE_CHECKING:
-    from bot.work import Engine
-    from handlers.server import Server
+    from bot.compose import App
+    from bot.messages import Reply
+    from bot.ports import Sources
+    from bot.settings import Settings
+    from bot.store import Store
 
 log = logging.getLogger("pipebot")
 
-
-@dataclass(frozen=True)
-class App:
-    settings: Settings
-    store: Store
-    sources: Sources
-    conversation: Conversation
-    redactor: Redactor
-    agent: Agent | None = None
+OK, FINDING, USAGE = 0, 1, 2
+# Chat commands the shell runs through the core as typed (those with a shell command of their
+# own — triage, digest, schema-review — accept the same words there).
+CHAT_COMMANDS = ("status", "dag", "runs", "lineage", "freshness", "incidents", "incident", "ask")
+# Libraries that log their own retries and warnings; the command reports the outcome instead.
+_NOISY = ("urllib3", "httpx", "httpcore", "anthropic", "discord", "slack_sdk", "asyncio")
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -53,114 +41,53 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _settings() -> Settings:
+    """The settings, read once; logging set up from them (library chatter kept out of a
+    command's output)."""
+    from bot import logs
+    from bot.errors import ConfigError
+    from bot.redaction import Redactor
+    from bot.settings import load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        _fail(str(exc), USAGE)
     logs.configure(
         level=settings.log_level,
         fmt=settings.log_format,
         redactor=Redactor.build(settings.secrets(), settings.redaction.patterns),
     )
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(logging.ERROR, logging.getLogger(name).level))
     return settings
 
 
 def _open_store(url: str) -> Store:
+    from bot.errors import StoreError
+    from bot.store import Store
+
     try:
         return Store.open(url)
     except StoreError as exc:
-        _fail(str(exc), 1)
+        _fail(str(exc), FINDING)
 
 
-def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
-    """The connectors the settings enable; an unset section leaves its source out.
+def _compose() -> Any:
+    import bot.compose
 
-    With a `store`, the dbt project keeps its last build there (`bot.kept_runs`), so a later
-    ``dbt docs generate`` does not hide it.
-    """
-    from bot.kept_runs import KeepsLastBuild
-    from bot.tools import Toolset
-    from integrations.airflow import AirflowClient, airflow_toolset
-    from integrations.dbt import ArtifactsProject, CloudProject, DbtCloudClient, dbt_toolset
-    from integrations.warehouse import Catalog, warehouse_toolset
-
-    toolsets: list[Toolset] = []
-    airflow = AirflowClient.from_settings(settings.airflow) if settings.airflow.enabled else None
-    if airflow is not None:
-        toolsets.append(airflow_toolset(airflow))
-    cloud = DbtCloudClient.from_settings(settings.dbt_cloud) if settings.dbt_cloud.enabled else None
-    dbt: Any = None
-    if settings.dbt.artifacts_dir is not None:
-        dbt = ArtifactsProject(settings.dbt.artifacts_dir)
-    elif cloud is not None and settings.dbt_cloud.job_id is not None:
-        dbt = CloudProject(cloud, settings.dbt_cloud.job_id)
-    connector = dbt
-    if dbt is not None and store is not None:
-        dbt = KeepsLastBuild(dbt, store.dbt_runs, key=dbt.project_key)
-    if dbt is not None or cloud is not None:
-        # The toolset asks the kept project too; given the connector as `cloud` it still
-        # finds the dbt Cloud project's run cache.
-        toolsets.append(
-            dbt_toolset(dbt, cloud=connector if isinstance(connector, CloudProject) else cloud)
-        )
-    # dbt Cloud runs by id (`triage dbt <run_id>`, webhooks) need no job: any run of the account.
-    dbt_runs = None
-    if cloud is not None:
-        dbt_runs = (
-            connector
-            if isinstance(connector, CloudProject)
-            else CloudProject(cloud, settings.dbt_cloud.job_id or 0)
-        )
-    warehouse = Catalog.from_settings(settings.warehouse) if settings.warehouse.enabled else None
-    if warehouse is not None:
-        toolsets.append(warehouse_toolset(warehouse))
-    return Sources(
-        airflow=airflow,
-        dbt=dbt,
-        dbt_runs=dbt_runs,
-        warehouse=warehouse,
-        toolsets=tuple(toolsets),
-    )
+    return bot.compose
 
 
-def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
-    store = store or _open_store(settings.database_url)
-    redactor = Redactor.build(settings.secrets(), settings.redaction.patterns)
-    agent = build_agent(settings, store, redactor) if settings.agent.enabled else None
-    commands = default_commands(
-        owners=OwnerDirectory.from_settings(settings.owners),
-        incident_store=store.incidents,
-        agent=agent,
-        digest_store=store.digests,
-    )
-    conversation = Conversation(
-        store=store,
-        commands=commands,
-        sources=sources,
-        agent=agent,
-        access=AccessPolicy.from_settings(settings.access),
-    )
-    return App(
-        settings=settings,
-        store=store,
-        sources=sources,
-        conversation=conversation,
-        redactor=redactor,
-        agent=agent,
-    )
+def _sources(settings: Settings, *, store: Store | None = None) -> Sources:
+    """The configured connectors; a setting a connector refuses (a warehouse URL it has no
+    driver for …) is a configuration error."""
+    from bot.errors import BotError
 
-
-@contextmanager
-def demo_app(settings: Settings) -> Iterator[App]:
-    """The bundled demo environment: recorded Airflow, real dbt artifacts, a DuckDB file."""
-    from integrations.demo import demo_sources
-
-    with tempfile.TemporaryDirectory(prefix="pipebot-demo-") as tmp:
-        store = _open_store(f"sqlite:///{Path(tmp) / 'demo.db'}")
-        try:
-            yield build_app(settings, demo_sources(), store=store)
-        finally:
-            store.close()
+    try:
+        sources: Sources = _compose().build_sources(settings, store=store)
+    except BotError as exc:
+        _fail(str(exc), USAGE)
+    return sources
 
 
 # --- CLI ---------------------------------------------------------------------------------
@@ -184,21 +111,96 @@ _REPLY_FORMAT = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Shell(click.Group):
+    """The commands below, plus the chat commands as typed in chat (`CHAT_COMMANDS`)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in CHAT_COMMANDS:
+            return _chat_command(cmd_name)
+        return found
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Chat commands work here too: "
+            + ", ".join(f"pipebot {name}" for name in CHAT_COMMANDS)
+            + " (e.g. `pipebot dag orders_daily --demo`). Exit codes: 0 fine, 1 a finding or "
+            "a failed check, 2 a usage or configuration error."
+        )
+
+
+@click.group(cls=_Shell, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pipebot")
 def cli() -> None:
     """pipebot — a read-only data-engineering colleague for Airflow, dbt and the warehouse."""
+
+
+def _chat_command(name: str) -> click.Command:
+    @click.command(name=name, help=f"The chat command `{name}`, answered here (see `help`).")
+    @click.argument("args", nargs=-1)
+    @click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
+    @_REPLY_FORMAT
+    def run(args: tuple[str, ...], use_demo: bool, fmt: str) -> None:
+        sys.exit(_answer(name, args, use_demo=use_demo, fmt=fmt))
+
+    return run
+
+
+def _answer(name: str, args: tuple[str, ...], *, use_demo: bool, fmt: str) -> int:
+    """Run one chat command through the core, print the reply; its exit code."""
+    import uuid
+    from contextlib import ExitStack
+
+    from bot.messages import InboundMessage
+
+    settings = _settings()
+    with ExitStack() as stack:
+        if use_demo:
+            app: App = stack.enter_context(_compose().demo_app(settings))
+        else:
+            store = _open_store(settings.database_url)
+            stack.callback(store.close)
+            app = _compose().build_app(settings, _sources(settings, store=store), store=store)
+        command = app.conversation.commands.get(name)
+        missing = app.sources.missing(command.needs(args)) if command is not None else None
+        if missing is not None:
+            _fail(f"{missing} (or try --demo)", USAGE)
+        if name == "ask" and app.agent is None:
+            _fail("the agent is not configured: set ANTHROPIC_API_KEY", USAGE)
+        line = " ".join((name, *args))
+        message = InboundMessage(
+            platform="cli",
+            workspace="local",
+            channel="cli",
+            thread=f"cli:{uuid.uuid4().hex}",
+            user="cli",
+            text=line,
+            event_id=f"cli:{uuid.uuid4().hex}",
+        )
+        reply = app.conversation.handle(message)
+    _print_reply(reply, fmt)
+    return exit_code(reply)
+
+
+def exit_code(reply: Reply) -> int:
+    """A reply's exit code: 1 when it reports something failing, else 0."""
+    from bot.messages import Tone
+
+    return FINDING if reply.tone is Tone.ERROR else OK
 
 
 @cli.command()
 @_FORMAT
 def chat(fmt: str | None) -> None:
     """Chat in the console against the configured connectors."""
+    from pathlib import Path
+
     from handlers.console import ConsoleChannel
 
     settings = _settings()
     store = _open_store(settings.database_url)
-    app = build_app(settings, build_sources(settings, store=store), store=store)
+    app = _compose().build_app(settings, _sources(settings, store=store), store=store)
     channel = ConsoleChannel(
         app.conversation.handle,
         fmt=fmt,
@@ -215,7 +217,7 @@ def demo(fmt: str | None) -> None:
     from handlers.console import ConsoleChannel
 
     settings = _settings()
-    with demo_app(settings) as app:
+    with _compose().demo_app(settings) as app:
         channel = ConsoleChannel(
             app.conversation.handle,
             fmt=fmt,
@@ -224,124 +226,6 @@ def demo(fmt: str | None) -> None:
         )
         code = channel.run()
     sys.exit(code)
-
-
-def build_engine(settings: Settings, store: Store, *, role: str = "all") -> Engine:
-    """The work engine for the store: procrastinate on PostgreSQL, the embedded one on SQLite
-    (which serves one process: splitting roles needs PostgreSQL). The ``clock`` role only
-    submits jobs, on either."""
-    from datetime import timedelta
-
-    from bot.work import Policy
-
-    policy = Policy(max_attempts=settings.work.max_attempts)
-    if store.backend == "postgresql":
-        from bot.work.postgres import ProcrastinateEngine
-
-        return ProcrastinateEngine(
-            store,
-            concurrency=settings.work.concurrency,
-            policy=policy,
-            stalled_after=settings.work.stalled_after,
-            keep_jobs=timedelta(days=settings.retention.jobs_days),
-        )
-    if role in ("web", "worker"):
-        raise ConfigError(
-            f"--role {role} needs a PostgreSQL database shared by the processes "
-            "(PIPEBOT_DATABASE_URL=postgresql://…); on SQLite one `pipebot serve` does everything"
-        )
-    from bot.work.local import LocalEngine
-
-    return LocalEngine(
-        store,
-        concurrency=settings.work.concurrency,
-        policy=policy,
-        stalled_after=settings.work.stalled_after,
-    )
-
-
-def build_server(
-    app: App, *, role: str = "all", chats: tuple[str, ...] = ("slack", "discord")
-) -> Server:
-    """`pipebot serve`'s process: HTTP routes, workers, and the chats the settings enable
-    (of `chats`)."""
-    from bot.alerts import ALERT_JOB, AlertDesk, AlertMatchers
-    from bot.playbooks import digest
-    from handlers import webhooks
-    from handlers.deliveries import Deliveries
-    from handlers.server import Server
-
-    settings = app.settings
-    server = Server(
-        store=app.store,
-        engine=build_engine(settings, app.store, role=role),
-        role=role,
-        limits=settings.server,
-    )
-    slack = settings.slack.enabled and "slack" in chats
-    discord = settings.discord.enabled and "discord" in chats
-    alert_platform = settings.alerts.platform or ("discord" if discord and not slack else "slack")
-    desk = AlertDesk(
-        store=app.store,
-        sources=app.sources,
-        settings=settings.alerts,
-        owners=OwnerDirectory.from_settings(settings.owners),
-        platform=alert_platform,
-        agent=app.agent,
-    )
-    deliveries = Deliveries(
-        desk=desk,
-        alert_platform=alert_platform,
-        alert_channel=settings.alerts.channel,
-        alert_workspace=settings.alerts.workspace,
-        digest=lambda payload: digest.scheduled(
-            payload, sources=app.sources, store=app.store, agent=app.agent
-        ),
-    )
-    server.add_jobs(deliveries.jobs())
-    server.add_routes(
-        webhooks.routes(
-            submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert),
-            token=_secret(settings.webhooks.token),
-            dbt_secret=_secret(settings.dbt_cloud.webhook_secret),
-        )
-    )
-    if slack:
-        from handlers.slack import AlertIntake, SlackChannel
-
-        SlackChannel.build(
-            settings.slack,
-            handle=app.conversation.handle,
-            commands=app.conversation.commands,
-            store=app.store,
-            server=server,
-            redact=app.redactor,
-            alerts=AlertIntake(
-                desk=desk,
-                matchers=AlertMatchers.from_settings(settings.alerts),
-                settings=settings.alerts,
-                deliveries=deliveries,
-            ),
-        ).install()
-    if discord:
-        from bot.names import Names
-        from handlers.discord import DiscordChannel
-
-        DiscordChannel(
-            settings=settings.discord,
-            handle=app.conversation.handle,
-            refusal=app.conversation.refusal,
-            names=Names(app.sources),
-            store=app.store,
-            server=server,
-            redact=app.redactor,
-            deliveries=deliveries,
-        ).install()
-    return server
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
 
 
 @cli.command()
@@ -365,11 +249,16 @@ def _secret(value: SecretStr | None) -> str | None:
 def serve(host: str, port: int | None, role: str) -> None:
     """HTTP server: Slack (events, OAuth install), webhooks, /healthz, /readyz, /metrics;
     Socket Mode too when an app token is set, and Discord when a bot token is set."""
+    from bot.errors import BotError
+    from bot.variables import unknown
+
     settings = _settings()
+    for problem in unknown():
+        log.warning("%s", problem)
     store = _open_store(settings.database_url)
-    app = build_app(settings, build_sources(settings, store=store), store=store)
+    app = _compose().build_app(settings, _sources(settings, store=store), store=store)
     try:
-        server = build_server(app, role=role)
+        server = _compose().build_server(app, role=role)
     except BotError as exc:
         _fail(str(exc), 2)
     log.info("serving", extra={"role": role, "engine": server.engine.name})
@@ -386,16 +275,19 @@ def serve(host: str, port: int | None, role: str) -> None:
 @click.option("--demo", "use_demo", is_flag=True, help="Serve the bundled demo environment.")
 def mcp(use_demo: bool) -> None:
     """Serve the read-only tools over MCP on stdin/stdout (for Claude Desktop, IDE agents)."""
+    from contextlib import ExitStack
+
+    from bot.redaction import Redactor
     from handlers.mcp import build_server as build_mcp_server
 
     settings = _settings()
     redactor = Redactor.build(settings.secrets(), settings.redaction.patterns)
     with ExitStack() as stack:
         if use_demo:
-            app = stack.enter_context(demo_app(settings))
+            app = stack.enter_context(_compose().demo_app(settings))
         else:
             store = _open_store(settings.database_url)
-            app = build_app(settings, build_sources(settings, store=store), store=store)
+            app = _compose().build_app(settings, _sources(settings, store=store), store=store)
         server = build_mcp_server(
             app.sources.toolsets,
             redactor=redactor,
@@ -406,6 +298,7 @@ def mcp(use_demo: bool) -> None:
 
 
 @cli.command()
+@click.argument("words", nargs=-1)
 @click.option("--dag-id", help="Triage this Airflow DAG (its newest failed run by default).")
 @click.option("--run-id", help="With --dag-id: this run instead of the newest failed one.")
 @click.option("--dbt-cloud-run", type=int, help="Triage this dbt Cloud run id.")
@@ -420,6 +313,7 @@ def mcp(use_demo: bool) -> None:
 )
 def triage(
     *,
+    words: tuple[str, ...],
     dag_id: str | None,
     run_id: str | None,
     dbt_cloud_run: int | None,
@@ -427,11 +321,25 @@ def triage(
     use_demo: bool,
     fmt: str,
 ) -> None:
-    """Triage a failed DAG run or dbt run from the shell: what broke, why, impact, owners."""
+    """Triage a failed DAG run or dbt run: what broke, why, impact, owners.
+
+    As in chat: `pipebot triage DAG_ID [RUN_ID]`, `pipebot triage dbt [RUN_ID]`; or with the
+    flags below. Exit 1 when there is a failure to report, 2 on a usage or configuration error.
+    """
     from bot.owners import OwnerDirectory
     from bot.playbooks.triage import TriageReport, render, triage_airflow, triage_dbt
     from bot.rendering import to_dict, to_markdown, to_text
 
+    if words:
+        if dag_id or dbt_cloud_run or local_dbt or run_id or len(words) > 2:
+            _fail("give `triage DAG_ID [RUN_ID]`, `triage dbt [RUN_ID]` or the flags, not both", 2)
+        if words[0].lower() == "dbt":
+            if len(words) == 2 and not words[1].isdigit():
+                _fail(f"{words[1]!r} is not a dbt Cloud run id (a number)", 2)
+            dbt_cloud_run = int(words[1]) if len(words) == 2 else None
+            local_dbt = dbt_cloud_run is None
+        else:
+            dag_id, run_id = words[0], words[1] if len(words) == 2 else None
     if sum(bool(x) for x in (dag_id, dbt_cloud_run, local_dbt)) != 1:
         _fail("give exactly one of --dag-id, --dbt-cloud-run or --dbt", 2)
     if run_id and not dag_id:
@@ -444,7 +352,7 @@ def triage(
         sources = demo_sources()
     else:
         store = _store_if_possible(settings) if (dbt_cloud_run or local_dbt) else None
-        sources = build_sources(settings, store=store)
+        sources = _sources(settings, store=store)
     if dag_id and sources.airflow is None:
         _fail("Airflow is not configured (set PIPEBOT_AIRFLOW__BASE_URL)", 2)
     if (dbt_cloud_run or local_dbt) and sources.dbt is None:
@@ -492,7 +400,7 @@ def clock(*, sync_interval: float) -> None:
 
     settings = _settings()
     store = _open_store(settings.database_url)
-    engine = build_engine(settings, store, role="clock")
+    engine = _compose().build_engine(settings, store, role="clock")
     retention = settings.retention
     windows = Windows(
         events=timedelta(days=retention.events_days),
@@ -515,7 +423,8 @@ def clock(*, sync_interval: float) -> None:
 @_REPLY_FORMAT
 def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
     """Pipeline health over WINDOW (default 24h; e.g. 7d): failing, recovered and green DAGs,
-    the last dbt run, stale sources, incidents. Exit 2 on a bad window."""
+    the last dbt run, stale sources, incidents. Exit 2 on a bad window or with nothing
+    configured."""
     from bot.playbooks import digest as playbook
 
     if window is not None and playbook.parse_window(window) is None:
@@ -523,6 +432,9 @@ def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
     settings = _settings()
     store = _open_store(settings.database_url) if not use_demo else None
     sources = _cli_sources(settings, use_demo=use_demo, store=store)
+    missing = sources.missing(("any",))
+    if missing is not None:
+        _fail(f"{missing} (or try --demo)", USAGE)
     try:
         reply = playbook.run(
             _cli_request(sources, "digest", (window,) if window else ()),
@@ -565,12 +477,15 @@ def _cli_sources(settings: Settings, *, use_demo: bool, store: Store | None = No
         from integrations.demo import demo_sources
 
         return demo_sources()
-    return build_sources(settings, store=store)
+    return _sources(settings, store=store)
 
 
 def _store_if_possible(settings: Settings) -> Store | None:
     """The store for a one-shot command that can do without it (it only adds the dbt build
     pipebot kept); a store that cannot be opened is logged, not fatal."""
+    from bot.errors import StoreError
+    from bot.store import Store
+
     try:
         return Store.open(settings.database_url)
     except StoreError as exc:
@@ -612,6 +527,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply Alembic migrations up to the newest schema."""
+    from bot.store import schema
+
     settings = _settings()
     store = _open_store(settings.database_url)  # opening migrates
     click.echo(
@@ -622,6 +539,8 @@ def db_upgrade() -> None:
 @db.command("current")
 def db_current() -> None:
     """Show the schema revision of the database without changing it."""
+    from bot.store import Store, schema
+
     settings = _settings()
     store = Store.open(settings.database_url, upgrade=False)
     current = schema.current_revision(store.engine)
@@ -634,28 +553,51 @@ def db_current() -> None:
 
 @cli.command()
 def doctor() -> None:
-    """Check settings and each configured connector (reachable, authenticated, can read)."""
+    """Check the settings, the bot database, each configured connector and chat, and the
+    agent's API key: reachable, authenticated, can read. Exit 1 when a check fails, 2 when
+    nothing is configured."""
+    from bot.errors import BotError, StoreError
+    from bot.store import Store, schema
+    from bot.tools import Check
+    from bot.variables import unknown
     from handlers.console import print_checks
 
     settings = _settings()
-    sources = build_sources(settings)
-    checks = sources.checks()
+    checks = [Check(system="settings", ok=False, detail=str(problem)) for problem in unknown()]
+    sources = _sources(settings)
+    checks += sources.checks()
+    if settings.slack.enabled:
+        from handlers.slack.clients import check as slack_check
+
+        ok, detail = slack_check(settings.slack)
+        checks.append(
+            Check(system="Slack", ok=ok, detail=detail, target=settings.slack.api_url or "")
+        )
     if settings.discord.enabled:
-        from bot.tools import Check
         from handlers.discord.app import run_check
 
         ok, detail = run_check(settings.discord)
         checks.append(
             Check(system="Discord", ok=ok, detail=detail, target=settings.discord.api_url or "")
         )
-    store_ok = True
+    if settings.agent.enabled:
+        from bot.agent import check as agent_check
+
+        ok, detail = agent_check(settings.agent)
+        checks.append(Check(system="agent", ok=ok, detail=detail, target=settings.agent.model))
     try:
         store = Store.open(settings.database_url)
-        store_detail = f"{store.describe()} at revision {schema.current_revision(store.engine)}"
+        store_check = (
+            True,
+            f"{store.describe()} at revision {schema.current_revision(store.engine)}",
+        )
     except (StoreError, BotError) as exc:
-        store_ok, store_detail = False, str(exc)
-    ok = print_checks(checks, store=(store_ok, store_detail), agent=settings.agent.enabled)
-    sys.exit(0 if ok else 1)
+        store_check = (False, str(exc))
+    nothing = not (sources.configured() or settings.slack.enabled or settings.discord.enabled)
+    ok = print_checks(checks, store=store_check, nothing_configured=nothing)
+    if nothing:
+        sys.exit(USAGE)
+    sys.exit(OK if ok else FINDING)
 
 
 @cli.group("discord")
@@ -675,6 +617,7 @@ def discord_sync(guild: int | None) -> None:
     command creations a day per server, so `serve` never does it)."""
     import asyncio
 
+    from bot.errors import BotError
     from bot.names import Names
     from bot.ports import Sources
     from handlers.discord import invite_url, sync
@@ -704,13 +647,15 @@ def discord_invite(application_id: int) -> None:
 @discord_group.command("run")
 def discord_run() -> None:
     """Run Discord alone: the gateway and the workers that answer, no HTTP server."""
+    from bot.errors import BotError
+
     settings = _settings()
     if not settings.discord.enabled:
         _fail("Discord is not configured: set PIPEBOT_DISCORD__TOKEN (or DISCORD_TOKEN)", 2)
     store = _open_store(settings.database_url)
-    app = build_app(settings, build_sources(settings, store=store), store=store)
+    app = _compose().build_app(settings, _sources(settings, store=store), store=store)
     try:
-        server = build_server(app, role="all", chats=("discord",))
+        server = _compose().build_server(app, role="all", chats=("discord",))
         server.run_worker()
     except BotError as exc:
         _fail(str(exc), 2)
@@ -726,6 +671,8 @@ def discord_run() -> None:
 )
 def config_reference(fmt: str) -> None:
     """Print every setting with its environment variable, default and meaning."""
+    from bot.settings import reference
+
     if fmt == "env":
         click.echo("# pipebot settings — copy to .env and fill in what you use. Every variable is")
         click.echo("# optional; an unset section disables its connector. See docs/configuration.md")

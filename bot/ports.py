@@ -154,6 +154,13 @@ class WarehouseCatalog(Protocol):
     def table(self, schema: str, name: str) -> Table: ...
 
 
+_SETTING = {
+    "airflow": "PIPEBOT_AIRFLOW__BASE_URL",
+    "dbt": "PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*",
+    "warehouse": "PIPEBOT_WAREHOUSE__URL",
+}
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -173,6 +180,16 @@ class Sources:
     toolsets: tuple[Toolset, ...] = ()
     now: Callable[[], datetime] = field(default=_utcnow)
     label: str = ""  # e.g. "demo environment (recorded 2026-11-25)"
+
+    def missing(self, needs: Sequence[str]) -> str | None:
+        """What to configure for `needs` (a command's `Command.needs`), or None when it is."""
+        have = {"airflow": self.airflow, "dbt": self.dbt, "warehouse": self.warehouse}
+        for need in needs:
+            if need == "any" and self.airflow is None and self.dbt is None:
+                return "nothing is configured: set PIPEBOT_AIRFLOW__BASE_URL or PIPEBOT_DBT__*"
+            if need in have and have[need] is None:
+                return f"{need} is not configured: set {_SETTING[need]}"
+        return None
 
     def configured(self) -> list[str]:
         return [

@@ -7,6 +7,7 @@ connection string, an API key in an error message.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -65,10 +66,15 @@ class Redactor:
 
     @classmethod
     def build(cls, secrets: Iterable[str], pii_patterns: Iterable[str] = ()) -> Redactor:
-        # Longest first, so a secret that contains another is masked whole. Very short values
-        # would mask ordinary words; settings validation keeps real secrets longer than this.
-        kept = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-        return cls(tuple(kept), tuple(re.compile(p) for p in pii_patterns))
+        # Very short values would mask ordinary words; settings validation keeps real secrets
+        # longer than this. Each secret is also looked for as Python's repr and JSON would
+        # escape it: a secret holding a quote, a backslash or a control character reaches text
+        # that way (``str(KeyError(secret))`` is its repr). Longest first, so a secret that
+        # contains another is masked whole.
+        kept = {s for s in secrets if len(s) >= 4}
+        variants = {v for s in kept for v in _escaped(s)}
+        ordered = sorted(kept | variants, key=len, reverse=True)
+        return cls(tuple(ordered), tuple(re.compile(p) for p in pii_patterns))
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
@@ -79,3 +85,12 @@ class Redactor:
         for pii in self.pii_patterns:
             text = pii.sub("[PII]", text)
         return text
+
+
+def _escaped(secret: str) -> set[str]:
+    """`secret` as it reads inside a Python repr and a JSON string (ASCII-only or not)."""
+    return {
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }

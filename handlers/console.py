@@ -187,9 +187,13 @@ class ConsoleChannel:
 
 
 def print_checks(
-    checks: Sequence[Check], *, store: tuple[bool, str], agent: bool, stdout: TextIO | None = None
+    checks: Sequence[Check],
+    *,
+    store: tuple[bool, str],
+    nothing_configured: bool = False,
+    stdout: TextIO | None = None,
 ) -> bool:
-    """`pipebot doctor`'s table; True when every configured part is healthy."""
+    """`pipebot doctor`'s table; True when every check passed."""
     console = Console(file=stdout or sys.stdout, highlight=False)
     table = Table(box=box.SIMPLE_HEAVY)
     for column in ("", "part", "target", "result"):
@@ -200,21 +204,24 @@ def print_checks(
         ok = ok and check.ok
         detail = check.detail + (f" (version {check.version})" if check.version else "")
         table.add_row(_mark(check.ok), check.system, check.target, detail)
-    if not checks:
-        table.add_row("–", "connectors", "", "none configured (see docs/configuration.md)")
-    table.add_row(
-        "✓" if agent else "–",
-        "agent",
-        "",
-        "Anthropic API key set"
-        if agent
-        else "no API key: commands work, free-form questions don't",
-    )
+    if nothing_configured:
+        table.add_row(
+            "✗",
+            "configuration",
+            "",
+            "nothing configured: no Airflow, dbt or warehouse, no Slack or Discord "
+            "(docs/configuration.md; `pipebot demo` needs nothing)",
+        )
+    if not any(c.system == "agent" for c in checks):
+        table.add_row("–", "agent", "", "no API key: commands work, free-form questions don't")
     console.print(table)
-    console.print(
-        "all checks passed" if ok else "some checks failed", style="green" if ok else "red"
-    )
-    return ok
+    if nothing_configured:
+        console.print("nothing configured", style="red")
+    else:
+        console.print(
+            "all checks passed" if ok else "some checks failed", style="green" if ok else "red"
+        )
+    return ok and not nothing_configured
 
 
 def _mark(ok: bool) -> str:

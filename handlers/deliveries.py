@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot import metrics
 from bot.alerts import ALERT_JOB, Alert, AlertDesk, Post
 from bot.messages import Reply, ThreadRef
 from bot.playbooks.schedules import DIGEST_JOB, job_key
@@ -128,3 +129,4 @@ class Deliveries:
             )
         except Refused:
             return
+        metrics.DIGESTS_POSTED.labels(sender.platform).inc()

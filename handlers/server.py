@@ -7,8 +7,9 @@ services (Slack's Socket Mode connection …). Its own routes:
 - ``GET /healthz``: the process answers (liveness);
 - ``GET /readyz``: the store answers a query and the workers and services are alive (readiness;
   503 with the failing checks otherwise);
-- ``GET /metrics``: Prometheus text — jobs and outbox rows by status, acknowledgements and their
-  latency, whatever else components count.
+- ``GET /metrics``: Prometheus text (`bot.metrics`): what this process counted — or, with
+  ``PROMETHEUS_MULTIPROC_DIR``, every process of the host — plus jobs, outbox rows and open
+  incidents read from the store at scrape time.
 
 **Adding routes and work** (how channels plug in; call these before `start`/`asgi`)::
 
@@ -30,7 +31,6 @@ them and post the answers.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import os
@@ -38,7 +38,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -48,20 +48,21 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from bot import metrics
+from bot.metrics import StoreGauges
 from bot.settings import ServerSettings
 from bot.store import Store
 from bot.work import JOB_NICENESS, Engine, JobKind
+from handlers import tracing
 from handlers.front_door import BodyLimit, uvicorn_limits
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
-# Seconds: an acknowledgement must stay far below Slack's 3 s; the buckets show how far.
-ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Service(Protocol):
@@ -77,76 +78,6 @@ class Service(Protocol):
     def alive(self) -> bool: ...
 
 
-class Metrics:
-    """Counters and histograms in the Prometheus text format (thread-safe, in memory)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._help: dict[str, tuple[str, str]] = {}
-        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
-        self._collectors: list[Callable[[], Iterable[str]]] = []
-
-    def inc(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._help.setdefault(name, ("counter", help_text))
-            self._counters[key] = self._counters.get(key, 0.0) + amount
-
-    def observe(self, name: str, help_text: str, value: float, **labels: str) -> None:
-        """Record one value in a histogram with `ACK_BUCKETS`."""
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._help.setdefault(name, ("histogram", help_text))
-            # Per bucket counts, then sum and count.
-            row = self._histograms.setdefault(key, [0.0] * (len(ACK_BUCKETS) + 2))
-            index = bisect.bisect_left(ACK_BUCKETS, value)
-            if index < len(ACK_BUCKETS):
-                row[index] += 1
-            row[-2] += value
-            row[-1] += 1
-
-    def add_collector(self, collect: Callable[[], Iterable[str]]) -> None:
-        """Lines computed at scrape time (gauges read from the store)."""
-        self._collectors.append(collect)
-
-    def render(self) -> str:
-        lines: list[str] = []
-        with self._lock:
-            for name, (kind, help_text) in sorted(self._help.items()):
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-                if kind == "counter":
-                    for (metric, labels), value in sorted(self._counters.items()):
-                        if metric == name:
-                            lines.append(f"{name}{_labels(labels)} {value:g}")
-                    continue
-                for (metric, labels), row in sorted(self._histograms.items()):
-                    if metric != name:
-                        continue
-                    cumulative = 0.0
-                    for bound, count in zip(ACK_BUCKETS, row, strict=False):
-                        cumulative += count
-                        le = (*labels, ("le", f"{bound:g}"))
-                        lines.append(f"{name}_bucket{_labels(le)} {cumulative:g}")
-                    inf = (*labels, ("le", "+Inf"))
-                    lines.append(f"{name}_bucket{_labels(inf)} {row[-1]:g}")
-                    lines.append(f"{name}_sum{_labels(labels)} {row[-2]:g}")
-                    lines.append(f"{name}_count{_labels(labels)} {row[-1]:g}")
-        for collect in self._collectors:
-            lines.extend(collect())
-        return "\n".join(lines) + "\n"
-
-
-def _labels(labels: Sequence[tuple[str, str]]) -> str:
-    if not labels:
-        return ""
-    quoted = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in labels
-    )
-    return "{" + quoted + "}"
-
-
 ROLES = ("all", "web", "worker")
 # Routes anyone on the internet can reach: their bodies are bounded before they are read.
 BOUNDED_PATHS = ("/slack/", "/webhooks/")
@@ -160,7 +91,6 @@ class Server:
         *,
         store: Store,
         engine: Engine,
-        metrics: Metrics | None = None,
         role: str = "all",
         limits: ServerSettings | None = None,
     ) -> None:
@@ -169,13 +99,12 @@ class Server:
         self.role = role
         self.store = store
         self.engine = engine
-        self.metrics = metrics or Metrics()
         self.limits = limits or ServerSettings()
         self._routes: list[BaseRoute] = []
         self._services: list[tuple[Service, frozenset[str]]] = []
         self._started = False
         self._lock = threading.Lock()
-        self.metrics.add_collector(self._store_gauges)
+        self._gauges = StoreGauges(store, engine)
 
     # --- composition ---------------------------------------------------------------------------
 
@@ -189,7 +118,10 @@ class Server:
     def add_jobs(self, kinds: Iterable[JobKind[Any]]) -> None:
         if self._started:
             raise RuntimeError("add job kinds before the server starts")
-        self.engine.register(kinds)
+        traced = [tracing.traced(kind) for kind in kinds]
+        for kind in traced:
+            metrics.declare_job(kind.name)
+        self.engine.register(traced)
 
     def add_service(self, service: Service, *, roles: Iterable[str] = ("all", "web")) -> None:
         """Run `service` with the server in `roles` (by default where work is accepted; a
@@ -283,6 +215,7 @@ class Server:
             *self._routes,
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
+        tracing.instrument_app(app)
         return BodyLimit(
             app,
             prefixes=BOUNDED_PATHS,
@@ -343,23 +276,12 @@ class Server:
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     async def _metrics(self, request: Request) -> Response:
-        body = await run_in_threadpool(self.metrics.render)
-        return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+        body = await run_in_threadpool(metrics.exposition, self._gauges)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     def _ping_store(self) -> None:
         with self.store.engine.connect() as connection:
             connection.execute(text("select 1"))
-
-    def _store_gauges(self) -> Iterable[str]:
-        lines: list[str] = []
-        for name, counts in (
-            ("pipebot_jobs", self.engine.counts()),
-            ("pipebot_outbox", self.store.outbox.counts()),
-        ):
-            what = "Jobs" if name == "pipebot_jobs" else "Outbox rows (outgoing posts)"
-            lines += [f"# HELP {name} {what} by status.", f"# TYPE {name} gauge"]
-            lines += [f'{name}{{status="{s}"}} {n}' for s, n in sorted(counts.items())]
-        return lines
 
 
 class ServerThread:

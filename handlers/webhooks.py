@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot import metrics
 from bot.alerts import FAILED, SUCCEEDED, Alert
 
 log = logging.getLogger(__name__)
@@ -207,6 +209,8 @@ def token_ok(header: str, token: str) -> bool:
 
 # --- routes -------------------------------------------------------------------------------
 
+# The `source` of each route's events in metrics.
+SOURCES = ("webhook:airflow", "webhook:dbt_cloud", "webhook:alerts")
 _TOKEN_REASON = "missing or wrong token (Authorization: Bearer …)"
 _RETRY_REASON = "could not accept the alert right now; retry"
 
@@ -218,15 +222,25 @@ def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list
     Credentials are checked first, on the event loop (a header compare, or one HMAC over the
     bounded body); the JSON is parsed and `submit` runs (a store write) in the thread pool.
     """
+    for source in SOURCES:
+        metrics.declare_source(source)
 
     async def airflow(request: Request) -> Response:
+        started = time.perf_counter()
         if token is None:
             return _refuse(request, 503, "webhooks are disabled: set PIPEBOT_WEBHOOKS__TOKEN")
         if not token_ok(request.headers.get("authorization", ""), token):
             return _refuse(request, 401, _TOKEN_REASON)
-        return await _accept(request, lambda body: [airflow_alert(body)], submit)
+        return await _accept(
+            request,
+            lambda body: [airflow_alert(body)],
+            submit,
+            source="webhook:airflow",
+            started=started,
+        )
 
     async def dbt_cloud(request: Request) -> Response:
+        started = time.perf_counter()
         if dbt_secret is None:
             return _refuse(
                 request,
@@ -247,14 +261,19 @@ def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list
             alert = dbt_cloud_alert(body)
             return [alert] if alert is not None else []
 
-        return await _accept(request, parse, submit, raw=raw)
+        return await _accept(
+            request, parse, submit, source="webhook:dbt_cloud", started=started, raw=raw
+        )
 
     async def alerts(request: Request) -> Response:
+        started = time.perf_counter()
         if token is None:
             return _refuse(request, 503, "webhooks are disabled: set PIPEBOT_WEBHOOKS__TOKEN")
         if not token_ok(request.headers.get("authorization", ""), token):
             return _refuse(request, 401, _TOKEN_REASON)
-        return await _accept(request, generic_alerts, submit)
+        return await _accept(
+            request, generic_alerts, submit, source="webhook:alerts", started=started
+        )
 
     return [
         Route("/webhooks/airflow", airflow, methods=["POST"]),
@@ -267,15 +286,22 @@ async def _accept(
     request: Request,
     parse: Callable[[dict[str, Any]], list[Alert]],
     submit: Submit,
+    *,
+    source: str,
+    started: float,
     raw: bytes | None = None,
 ) -> Response:
+    """`source` names the sender in metrics; `started` is when its request arrived."""
     if raw is None:
         raw = await _body(request)
         if raw is None:
             return _gone()
     path = _path(request)
-    status, answer = await run_in_threadpool(_process, path, raw, parse, submit)
-    return JSONResponse(answer, status_code=status)
+    status, answer = await run_in_threadpool(_process, path, raw, parse, submit, source)
+    response = JSONResponse(answer, status_code=status)
+    if status == 200:
+        metrics.ACK_LATENCY.labels(source).observe(time.perf_counter() - started)
+    return response
 
 
 def _process(
@@ -283,6 +309,7 @@ def _process(
     raw: bytes,
     parse: Callable[[dict[str, Any]], list[Alert]],
     submit: Submit,
+    source: str,
 ) -> tuple[int, dict[str, Any]]:
     """Parse, then persist: the blocking half of a webhook, run in a worker thread."""
     try:
@@ -298,6 +325,10 @@ def _process(
             extra={"path": path, "error": _one_line(exc)},
         )
         return 503, {"error": _RETRY_REASON}
+    # One event per alert; a delivery pipebot does not act on (a run started) is one too.
+    metrics.EVENTS_RECEIVED.labels(source).inc(max(1, len(alerts)))
+    if len(alerts) > accepted:
+        metrics.EVENTS_DEDUPLICATED.labels(source).inc(len(alerts) - accepted)
     log.info("webhook accepted", extra={"path": path, "alerts": len(alerts), "new": accepted})
     return 200, {"accepted": accepted, "duplicate": len(alerts) - accepted, "ignored": not alerts}
 

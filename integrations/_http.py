@@ -6,8 +6,9 @@ and dbt Discovery GraphQL documents that contain only `query` operations. The gu
 `send()`, so it also covers prepared requests and redirects.
 
 It also gives every call a timeout, retries 429/5xx with backoff honouring ``Retry-After``
-(capped, so a hostile header cannot park a worker for an hour), and turns failures into
-secret-free errors that name the status and the endpoint::
+(capped, so a hostile header cannot park a worker for an hour), turns failures into
+secret-free errors that name the status and the endpoint, and counts each call in the
+connector metrics (`bot.metrics`) under the client method that made it (`Operations`)::
 
     session = ReadOnlySession(system="Airflow", base_url="http://airflow:8080", timeout=10)
     dags = session.get_json("/api/v2/dags", params={"limit": 100})
@@ -16,7 +17,9 @@ secret-free errors that name the status and the endpoint::
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from bot import metrics
 from integrations.errors import (
     ReadOnlyRefused,
     UpstreamAuthError,
@@ -63,6 +67,40 @@ def graphql_query_only(body: bytes) -> bool:
     return bool(operations) and all(op.operation is OperationType.QUERY for op in operations)
 
 
+@dataclass(frozen=True)
+class Operations:
+    """How a connector's calls are labelled in metrics: the connector's name, and the client
+    method behind each call, recognised by the path it calls (first match wins; "other"
+    otherwise). A fixed set of names — never the path itself, whose ids are unbounded::
+
+        Operations.of("airflow", {r"/dags$": "dags", r"/dags/[^/]+$": "dag"})
+    """
+
+    connector: str
+    routes: tuple[tuple[re.Pattern[str], str], ...] = ()
+
+    @classmethod
+    def of(cls, connector: str, routes: Mapping[str, str]) -> Operations:
+        return cls(connector, tuple((re.compile(p), name) for p, name in routes.items()))
+
+    def name(self, path: str) -> str:
+        for pattern, operation in self.routes:
+            if pattern.search(path):
+                return operation
+        return "other"
+
+
+def _status_reason(status: int) -> str:
+    """An HTTP error status as a `bot.metrics.CONNECTOR_ERRORS` reason."""
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status == 429:
+        return "rate_limited"
+    return "http_5xx" if status >= 500 else "http_4xx"
+
+
 class _CappedRetry(Retry):
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
@@ -80,9 +118,14 @@ class ReadOnlySession(requests.Session):
         backoff: float = 0.5,
         verify: bool = True,
         allowed_posts: Sequence[AllowedPost] = (),
+        operations: Operations | None = None,
     ) -> None:
         super().__init__()
         self.system = system
+        self.operations = operations or Operations(system.lower().replace(" ", "_"))
+        metrics.declare_connector(
+            self.operations.connector, (name for _, name in self.operations.routes)
+        )
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.verify = verify
@@ -122,7 +165,9 @@ class ReadOnlySession(requests.Session):
                 raise ReadOnlyRefused(
                     self.system, f"refused {method} {path}: pipebot only reads (nothing was sent)"
                 )
-        kwargs.setdefault("timeout", self.timeout)
+        # requests.Session.request passes timeout=None explicitly: setdefault would keep it.
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
         return super().send(request, **kwargs)
 
     # -- calls ----------------------------------------------------------------------------
@@ -148,26 +193,42 @@ class ReadOnlySession(requests.Session):
         invocation = invocation_text(method, path, params)
         with self._lock:
             self._recent.append(invocation)
+        operation = self.operations.name(urlsplit(path).path)
+        started = time.perf_counter()
+        reason: str | None = "error"  # whatever escapes the branches below
         try:
             response = self.request(
                 method, self.url(path), params=params, headers=headers, json=json_body, data=data
             )
+            if response.status_code >= 400 and response.status_code not in ok:
+                reason = _status_reason(response.status_code)
+                raise status_error(self.system, invocation, response)
+            reason = None
+            return response
+        except ReadOnlyRefused:
+            reason = "refused"
+            raise
         except requests.exceptions.Timeout:
+            reason = "timeout"
             raise UpstreamUnavailable(
                 self.system, f"{invocation} timed out after {self.timeout:g} s"
             ) from None
         except requests.exceptions.RetryError:
+            reason = "unavailable"
             raise UpstreamUnavailable(
                 self.system, f"{invocation} kept failing after retries"
             ) from None
         except requests.exceptions.ConnectionError as exc:
+            why = _connection_reason(exc)
+            # A GET's read timeout arrives here too: urllib3 ends it as retries exhausted.
+            reason = "timeout" if why == "timed out" else "connection"
             raise UpstreamUnavailable(
-                self.system,
-                f"cannot connect to {urlsplit(self.base_url).netloc} ({_connection_reason(exc)})",
+                self.system, f"cannot connect to {urlsplit(self.base_url).netloc} ({why})"
             ) from None
-        if response.status_code >= 400 and response.status_code not in ok:
-            raise status_error(self.system, invocation, response)
-        return response
+        finally:
+            metrics.observe_connector(
+                self.operations.connector, operation, time.perf_counter() - started, reason
+            )
 
     def get_json(
         self,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from bot.commands import Request
     from bot.messages import Reply
     from bot.redaction import Redactor
-    from bot.settings import Settings
+    from bot.settings import AgentSettings, Settings
     from bot.store import Store
     from bot.store.threads import StoredMessage
 
@@ -37,6 +37,13 @@ class Agent(Protocol):
         (they become part of the answer).
         """
         ...
+
+
+def check(agent: AgentSettings) -> tuple[bool, str]:
+    """Whether the agent's API key and model work (`pipebot doctor`)."""
+    from bot.agent import claude
+
+    return claude.check(agent)
 
 
 def build_agent(settings: Settings, store: Store, redactor: Redactor) -> ClaudeAgent:

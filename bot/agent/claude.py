@@ -40,7 +40,7 @@ from typing import Any
 
 import anthropic
 
-from bot import phrases
+from bot import metrics, phrases
 from bot.agent import Agent, narration
 from bot.agent.answer import AgentReply, sections_from_text
 from bot.agent.context import elide_tool_results, estimate_tokens
@@ -73,6 +73,30 @@ CONTEXT_BUDGET_TOKENS = 150_000
 MAX_TOKENS_CAP = 16_000
 _FAMILIES = ("Airflow", "dbt", "warehouse")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check(agent: AgentSettings) -> tuple[bool, str]:
+    """`pipebot doctor`'s agent line: the API key is accepted and the model is there (a free
+    call: the model's description, no tokens)."""
+    if agent.api_key is None:
+        return False, "no API key: set ANTHROPIC_API_KEY"
+    client = anthropic.Anthropic(
+        api_key=agent.api_key.get_secret_value(),
+        base_url=agent.base_url,
+        timeout=10.0,
+        max_retries=0,
+    )
+    try:
+        model = client.models.retrieve(agent.model)
+    except anthropic.AuthenticationError:
+        return False, "Anthropic refused the API key (ANTHROPIC_API_KEY)"
+    except anthropic.NotFoundError:
+        return False, f"model {agent.model} is not available to this key (PIPEBOT_AGENT__MODEL)"
+    except anthropic.APIConnectionError:
+        return False, "cannot reach the Anthropic API"
+    except anthropic.APIStatusError as exc:
+        return False, f"the Anthropic API answered HTTP {exc.status_code}"
+    return True, f"API key accepted; model {model.id}"
 
 
 def build_agent(settings: Settings, store: Store, redactor: Redactor) -> ClaudeAgent:
@@ -158,6 +182,7 @@ class ClaudeAgent:
         self._system = [
             {"type": "text", "text": prompt("system"), "cache_control": dict(CACHE_CONTROL)}
         ]
+        metrics.declare_model(settings.model)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -313,9 +338,11 @@ class ClaudeAgent:
         try:
             response = client.messages.create(**params)
         except (anthropic.RateLimitError, anthropic.InternalServerError) as exc:
+            self._count_failure("busy")
             log.warning("the model is busy", extra={"status": exc.status_code})
             raise _Stop(narration.BUSY) from None
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
+            self._count_failure("refused")
             ref = uuid.uuid4().hex[:8]
             log.error(
                 "the Anthropic API refused pipebot's credentials; check PIPEBOT_AGENT__API_KEY",
@@ -323,14 +350,17 @@ class ClaudeAgent:
             )
             raise _Stop(narration.UNAVAILABLE.format(ref=ref), tone=Tone.ERROR) from None
         except anthropic.APITimeoutError:
+            self._count_failure("timeout")
             if self._clock() >= run.deadline:
                 run.note(narration.NOTE_TIMEOUT.format(seconds=self._settings.timeout))
                 raise _Stop(run.interim or narration.UNREACHABLE) from None
             raise _Stop(narration.UNREACHABLE) from None
         except anthropic.APIConnectionError:
+            self._count_failure("unreachable")
             log.warning("the Anthropic API could not be reached")
             raise _Stop(narration.UNREACHABLE) from None
         except anthropic.APIStatusError as exc:
+            self._count_failure("error")
             ref = uuid.uuid4().hex[:8]
             log.error(
                 "the Anthropic API rejected a request",
@@ -351,6 +381,23 @@ class ClaudeAgent:
         model = str(response.model or self._settings.model)
         cache_read = int(usage.cache_read_input_tokens or 0)
         cache_write = int(usage.cache_creation_input_tokens or 0)
+        cost = cost_usd(
+            model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        )
+        # Labelled with the configured model, not the answer's dated id: one series per setting.
+        metrics.llm_call(
+            self._settings.model,
+            seconds=duration_ms / 1000,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            cost_usd=cost,
+        )
         self._store.audit.llm_call(
             LlmUsage(
                 model=model,
@@ -359,18 +406,15 @@ class ClaudeAgent:
                 output_tokens=usage.output_tokens,
                 cache_read_tokens=cache_read,
                 cache_write_tokens=cache_write,
-                cost_usd=cost_usd(
-                    model,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=cache_read,
-                    cache_write_tokens=cache_write,
-                ),
+                cost_usd=cost,
                 duration_ms=duration_ms,
                 request_id=response._request_id,
             ),
             conversation_id=run.conversation_id,
         )
+
+    def _count_failure(self, outcome: str) -> None:
+        metrics.LLM_REQUESTS.labels(self._settings.model, outcome).inc()
 
     # --- budgets, context and the reply --------------------------------------------------
 

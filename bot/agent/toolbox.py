@@ -15,6 +15,7 @@ still running at the answer's deadline, or one that raises anyway, becomes an er
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -175,7 +176,10 @@ class Toolbox:
             for request, tool in runnable:
                 if self._progress is not None:
                     self._progress(describe_call(request.name, request.input, system=tool.system))
-                futures[request.id] = pool.submit(tool.call, request.input)
+                # In a copy of this context: the call's log lines name the job and conversation.
+                futures[request.id] = pool.submit(
+                    contextvars.copy_context().run, tool.call, request.input
+                )
             outcomes = [
                 self._settle(request, tool, refusal, futures.get(request.id), deadline)
                 for request, tool, refusal in planned

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.agent import Agent
 from bot.commands import Command, Commands
 from bot.owners import OwnerDirectory
@@ -22,6 +24,18 @@ from bot.playbooks import (
 )
 from bot.store.digests import Digests
 from bot.store.incidents import Incidents
+
+
+def _any(_args: Sequence[str]) -> tuple[str, ...]:
+    return ("any",)
+
+
+def _airflow(_args: Sequence[str]) -> tuple[str, ...]:
+    return ("airflow",)
+
+
+def _dbt(_args: Sequence[str]) -> tuple[str, ...]:
+    return ("dbt",)
 
 
 def default_commands(
@@ -42,36 +56,42 @@ def default_commands(
             usage="status",
             summary="Airflow health, failed runs (24 h), last dbt run, stale sources",
             run=status.run,
+            needs=_any,
         ),
         Command(
             name="dag",
             usage="dag <dag_id>",
             summary="a DAG, its recent runs and owners",
             run=dag.run,
+            needs=_airflow,
         ),
         Command(
             name="runs",
             usage="runs [dag_id]",
             summary="recent DAG runs, all DAGs or one",
             run=runs.run,
+            needs=_airflow,
         ),
         Command(
             name="triage",
             usage="triage <dag_id> [run_id] | triage dbt [run_id]",
             summary="what broke, why, what is affected, who owns it",
             run=lambda r: triage.run(r, directory, agent),
+            needs=lambda args: ("dbt",) if args and args[0].lower() == "dbt" else ("airflow",),
         ),
         Command(
             name="lineage",
             usage="lineage <model>",
             summary="what a dbt model reads and what reads it, down to dashboards",
             run=lineage.run,
+            needs=_dbt,
         ),
         Command(
             name="freshness",
             usage="freshness",
             summary="dbt source freshness: what is stale and who owns it",
             run=freshness.run,
+            needs=_dbt,
         ),
         Command(
             name="digest",
@@ -80,6 +100,9 @@ def default_commands(
             "sources, incidents; `digest schedule daily 09:00 Europe/Berlin` posts it here",
             run=lambda r: digest.run(r, incident_store, agent, digest_store),
             subgroups={"schedule": "digest", "remove": "digest"},
+            needs=lambda args: (
+                () if args and args[0] in ("schedule", "list", "remove") else ("any",)
+            ),
         ),
         Command(
             name="schema-review",
@@ -87,6 +110,7 @@ def default_commands(
             summary="a model's columns in the warehouse against what dbt declares: drift, "
             "breaking changes, who is affected, governance gaps",
             run=lambda r: schema_review.run(r, agent),
+            needs=_dbt,
         ),
     ]
     if incident_store is not None:

@@ -33,6 +33,8 @@ from bot.store.digests import Digests
 from bot.store.incidents import Incident, Incidents
 
 USAGE = "digest [now] [window, e.g. 24h or 7d] | digest schedule|list|remove …"
+# Subcommands that manage schedules rather than report.
+SUBCOMMANDS = ("schedule", "list", "remove")
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
 TIMEOUT_S = 30.0

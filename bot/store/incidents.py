@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.store.keys import clip, fit
@@ -229,6 +229,16 @@ class Incidents:
     def is_muted(self, fingerprint: str, now: datetime | None = None) -> bool:
         with self._sessions() as session:
             return self._muted(session, fingerprint, now or utcnow())
+
+    def open_counts(self) -> dict[str, int]:
+        """Incidents not resolved, by status (metrics)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(IncidentRow.status, func.count())
+                .where(IncidentRow.status.in_(OPEN_STATES))
+                .group_by(IncidentRow.status)
+            ).all()
+        return {str(status): int(count) for status, count in rows}
 
     def open_incidents(self, *, limit: int = 50) -> list[Incident]:
         with self._sessions() as session:

@@ -6,6 +6,9 @@ the platform confirms, `sent` stores its message id. A row found ``sending`` on 
 means an earlier request may have reached the platform: the sender reconciles (looks for the
 message by its key) before it sends again, so a retry never posts a second copy where the
 platform lets us look. ``sent`` and ``dead`` rows are final.
+
+Each failed attempt counts in ``pipebot_posts_retried_total`` and each post given up in
+``pipebot_posts_failed_total``, by platform — here, where both chats record them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
+from bot import metrics
 from bot.store.keys import fit
 from bot.store.sessions import Sessions, insert_new
 from bot.store.tables import OutboxRow, utcnow
@@ -126,18 +130,26 @@ class Outbox:
     def failed(self, item_id: int, error: str) -> None:
         """Note why this attempt failed; the row stays ``sending`` for the next attempt."""
         with self._sessions.begin() as session:
-            session.execute(
-                update(OutboxRow).where(OutboxRow.id == item_id).values(last_error=error[:2000])
-            )
+            platform = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(last_error=error[:2000])
+                .returning(OutboxRow.platform)
+            ).scalar_one_or_none()
+        if platform is not None:
+            metrics.POSTS_RETRIED.labels(platform).inc()
 
     def dead(self, item_id: int, error: str) -> None:
         """Give up on a post (the channel is gone …); it stays visible to operators."""
         with self._sessions.begin() as session:
-            session.execute(
+            platform = session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == item_id)
+                .where(OutboxRow.id == item_id, OutboxRow.status != DEAD)
                 .values(status=DEAD, last_error=error[:2000])
-            )
+                .returning(OutboxRow.platform)
+            ).scalar_one_or_none()
+        if platform is not None:
+            metrics.POSTS_FAILED.labels(platform).inc()
 
     def get(self, key: str) -> OutboxItem | None:
         with self._sessions() as session:

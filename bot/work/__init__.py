@@ -30,12 +30,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,10 @@ class Engine(Protocol):
         """Jobs by status (metrics)."""
         ...
 
+    def oldest_waiting(self) -> datetime | None:
+        """When the oldest job still queued or running was accepted (metrics)."""
+        ...
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until no job is waiting or running; False on timeout (tests, benchmarks)."""
         ...
@@ -147,6 +154,20 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
     except (AttributeError, OSError):
         return
+
+
+def run_timed(kind: JobKind[Any], raw: Any, attempt: Attempt) -> None:
+    """Run one attempt of a job, timed in ``pipebot_job_duration_seconds``."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        kind.execute(raw, attempt)
+        outcome = "done"
+    except RetryLater:
+        outcome = "postponed"
+        raise
+    finally:
+        metrics.JOB_SECONDS.labels(kind.name, outcome).observe(time.perf_counter() - started)
 
 
 def encode(payload: object) -> Any:

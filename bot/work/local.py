@@ -23,9 +23,19 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot import logs
 from bot.store import Store
 from bot.store.jobs import QUEUED, RUNNING, JobItem
-from bot.work import JobKind, Policy, RetryLater, add_kinds, describe, encode, lower_priority
+from bot.work import (
+    JobKind,
+    Policy,
+    RetryLater,
+    add_kinds,
+    describe,
+    encode,
+    lower_priority,
+    run_timed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +133,9 @@ class LocalEngine:
 
     def counts(self) -> dict[str, int]:
         return self._store.jobs.counts()
+
+    def oldest_waiting(self) -> datetime | None:
+        return self._store.jobs.oldest_waiting()
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -230,12 +243,13 @@ class LocalEngine:
             log.error("job of an unknown kind given up", extra={"job": job.key})
             return
         attempt = self._policy.attempt(job.attempts)
-        try:
-            kind.execute(job.payload, attempt)
-        except Exception as exc:  # noqa: BLE001 - the job boundary: every failure is retried
-            self._failed(job, exc)
-        else:
-            self._store.jobs.finish(job.id, self.worker_id)
+        with logs.context(job=job.key, job_kind=job.kind):
+            try:
+                run_timed(kind, job.payload, attempt)
+            except Exception as exc:  # noqa: BLE001 - the job boundary: every failure is retried
+                self._failed(job, exc)
+            else:
+                self._store.jobs.finish(job.id, self.worker_id)
 
     def _failed(self, job: JobItem, error: Exception) -> None:
         age = datetime.now(UTC) - job.created_at

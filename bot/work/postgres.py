@@ -37,8 +37,9 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from bot import logs
 from bot.store import Store
-from bot.work import JobKind, Policy, RetryLater, add_kinds, encode, lower_priority
+from bot.work import JobKind, Policy, RetryLater, add_kinds, encode, lower_priority, run_timed
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,18 @@ class ProcrastinateEngine:
             ).all()
         return {str(status): int(count) for status, count in rows}
 
+    def oldest_waiting(self) -> datetime | None:
+        # `queued_at` (epoch seconds) is a task argument: the job row records no creation time.
+        with self._store.engine.connect() as connection:
+            oldest = connection.execute(
+                text(
+                    "select min((args->>'queued_at')::float8) from procrastinate_jobs "
+                    "where queue_name = :queue and status in ('todo', 'doing')"
+                ),
+                {"queue": JOBS_QUEUE},
+            ).scalar()
+        return None if oldest is None else datetime.fromtimestamp(float(oldest), UTC)
+
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
@@ -197,7 +210,8 @@ class ProcrastinateEngine:
             if not accepted:
                 raise LookupError(f"the accepted event {key!r} is gone (pruned?)")
             assert context.job is not None
-            found.execute(payload, policy.attempt(context.job.attempts + 1))
+            with logs.context(job=key, job_kind=kind):
+                run_timed(found, payload, policy.attempt(context.job.attempts + 1))
 
         # A queueing lock keeps one recovery pending at a time; no `lock`, which would let the
         # task stall itself (procrastinate #1408).

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from bot import metrics
 from bot.errors import ConfigError
 from bot.messages import InboundMessage, Reply, ThreadRef
 from bot.names import Names
@@ -65,8 +67,8 @@ SCOPES = ("bot", "applications.commands")
 # the loop every Discord call shares.
 MAX_RATELIMIT_WAIT_S = 30.0
 
-_REQUESTS = "pipebot_discord_requests_total"
-_REQUESTS_HELP = "Discord events accepted, by kind and outcome (accepted, duplicate, refused)."
+# The `source` of Discord's events in metrics.
+SOURCE = "discord"
 
 
 class _QuietVoiceWarning(logging.Filter):
@@ -155,6 +157,8 @@ class DiscordChannel:
         self.alerts = DiscordAlerts(poster=self.poster, redact=redact)
 
     def install(self) -> None:
+        metrics.declare_source(SOURCE)
+        metrics.declare_platform(PLATFORM)
         self._server.add_jobs(self.worker.jobs())
         if self._deliveries is not None:
             self._deliveries.add(self.alerts)
@@ -196,13 +200,15 @@ class DiscordChannel:
     async def accept_command(
         self, interaction: discord.Interaction, line: str, *, source: str = "command"
     ) -> None:
+        started = time.perf_counter()
         turn = from_interaction(interaction, line, source=source)
         refused = self._refusal(to_inbound(turn))
         if refused is not None:
+            metrics.EVENTS_RECEIVED.labels(SOURCE).inc()
             await self.poster.reply_now(interaction, render_embeds(refused)[0])
-            self._count(source, "refused")
+            metrics.ACK_LATENCY.labels(SOURCE).observe(time.perf_counter() - started)
             return
-        accepted = await self._submit(turn, source)
+        accepted = await self._submit(turn)
         if not accepted:
             return  # a replay: the first delivery was deferred (or its worker defers it)
         try:
@@ -215,6 +221,8 @@ class DiscordChannel:
             log.info(
                 "interaction not deferred here", extra={"status": exc.status, "code": exc.code}
             )
+        # Discord's 3 seconds end with the deferral (a late one shows here as well).
+        metrics.ACK_LATENCY.labels(SOURCE).observe(time.perf_counter() - started)
 
     async def accept_message(self, client: discord.Client, message: discord.Message) -> None:
         if client.user is None:
@@ -226,12 +234,13 @@ class DiscordChannel:
             return
         if turn.source == "message" and not await asyncio.to_thread(self._known_thread, turn):
             return  # a thread pipebot takes no part in
-        await self._submit(turn, turn.source)
+        await self._submit(turn)
 
-    async def _submit(self, turn: DiscordTurn, kind: str) -> bool:
+    async def _submit(self, turn: DiscordTurn) -> bool:
         accepted = await asyncio.to_thread(self._server.submit, turn.job_key, TURN_JOB, turn)
-        self._count(kind, "accepted" if accepted else "duplicate")
+        metrics.EVENTS_RECEIVED.labels(SOURCE).inc()
         if not accepted:
+            metrics.EVENTS_DEDUPLICATED.labels(SOURCE).inc()
             log.info("duplicate Discord delivery", extra={"key": turn.job_key})
         return accepted
 
@@ -243,9 +252,6 @@ class DiscordChannel:
             thread=turn.conversation,
         )
         return self._store.threads.find(ref) is not None
-
-    def _count(self, kind: str, outcome: str) -> None:
-        self._server.metrics.inc(_REQUESTS, _REQUESTS_HELP, kind=kind, outcome=outcome)
 
 
 # --- the explicit steps: sync, check -------------------------------------------------------------

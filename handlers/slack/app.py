@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import metrics
 from bot.alerts import AlertDesk, AlertMatchers
 from bot.commands import Command
 from bot.errors import ConfigError
@@ -82,10 +83,8 @@ WEB_API_METHODS = (
     "oauth.v2.access",
 )
 
-_REQUESTS = "pipebot_slack_requests_total"
-_REQUESTS_HELP = "Slack requests acknowledged, by kind and outcome (accepted, duplicate, ignored)."
-_ACK = "pipebot_slack_ack_seconds"
-_ACK_HELP = "Seconds from receiving a Slack request to answering it."
+# The `source` of Slack's events in metrics (HTTP and Socket Mode alike).
+SOURCE = "slack"
 
 
 class _QuietTokenWarning(logging.Filter):
@@ -257,6 +256,8 @@ class SlackChannel:
 
     def install(self) -> None:
         """Register routes, job kinds and services with the server."""
+        metrics.declare_source(SOURCE)
+        metrics.declare_platform(PLATFORM)
         self._server.add_jobs(self.worker.jobs())
         if self.alerts is not None:
             self._server.add_jobs(self.alerts.jobs())
@@ -286,13 +287,12 @@ class SlackChannel:
         )
         if refused is not None:
             log.warning("slack request refused", extra={"status": 401, "reason": refused})
-            self._count("unsigned", "refused")
             return JSONResponse({"error": refused}, status_code=401)
         # Parsing and the listener's store write run off the event loop.
         bolt_response = await run_in_threadpool(self._dispatch, request, raw)
-        elapsed = time.perf_counter() - started
-        self._server.metrics.observe(_ACK, _ACK_HELP, elapsed, transport="http")
-        return to_starlette_response(bolt_response)
+        response = to_starlette_response(bolt_response)
+        metrics.ACK_LATENCY.labels(SOURCE).observe(time.perf_counter() - started)
+        return response
 
     def _dispatch(self, request: Request, raw: bytes) -> BoltResponse:
         try:
@@ -334,7 +334,7 @@ class SlackChannel:
             }
             if payload["channel"] and payload["thread"]:
                 key = f"{PLATFORM}:{team}:evt:{body.get('event_id')}"
-                self._submit(key, THREAD_STARTED_JOB, payload, "assistant_thread_started")
+                self._submit(key, THREAD_STARTED_JOB, payload)
             ack()
 
         @assistant.user_message
@@ -359,7 +359,7 @@ class SlackChannel:
                 found = alert_message(body, bot_user_id=context.bot_user_id)
                 if found is not None:
                     key = f"{PLATFORM}:{found['team']}:msg:{found['channel']}:{found['ts']}"
-                    self._submit(key, ALERT_MESSAGE_JOB, found, "alert_message")
+                    self._submit(key, ALERT_MESSAGE_JOB, found)
                     ack()
                     return
             turn = from_event(body, bot_user_id=context.bot_user_id)
@@ -382,19 +382,18 @@ class SlackChannel:
 
     def _accept(self, turn: SlackTurn | None, kind: str) -> None:
         if turn is None:
-            self._count(kind, "ignored")
+            metrics.EVENTS_RECEIVED.labels(SOURCE).inc()  # received; nothing to answer
             return
-        accepted = self._submit(turn.job_key, TURN_JOB, turn, kind)
+        accepted = self._submit(turn.job_key, TURN_JOB, turn)
         if not accepted:
-            log.info("duplicate Slack delivery", extra={"key": turn.job_key})
+            log.info("duplicate Slack delivery", extra={"key": turn.job_key, "kind": kind})
 
-    def _submit(self, key: str, job: str, payload: object, kind: str) -> bool:
+    def _submit(self, key: str, job: str, payload: object) -> bool:
         accepted = self._server.submit(key, job, payload)
-        self._count(kind, "accepted" if accepted else "duplicate")
+        metrics.EVENTS_RECEIVED.labels(SOURCE).inc()
+        if not accepted:
+            metrics.EVENTS_DEDUPLICATED.labels(SOURCE).inc()
         return accepted
-
-    def _count(self, kind: str, outcome: str) -> None:
-        self._server.metrics.inc(_REQUESTS, _REQUESTS_HELP, kind=kind, outcome=outcome)
 
     def _known_thread(self, turn: SlackTurn) -> bool:
         ref = ThreadRef(

@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Protocol
+from urllib.error import URLError
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import (
     ConnectionErrorRetryHandler,
     HttpRequest,
@@ -24,6 +26,8 @@ from slack_sdk.http_retry import (
     RetryState,
 )
 from slack_sdk.oauth.installation_store import InstallationStore
+
+from bot.settings import SlackSettings
 
 DEFAULT_API_URL = "https://slack.com/api/"
 IN_PLACE_RETRY_AFTER_S = 5
@@ -70,6 +74,37 @@ def retry_after(headers: dict[str, list[str]] | dict[str, str] | object) -> floa
 def api_base(api_url: str | None) -> str:
     """slack_sdk joins ``base_url + method``, so the base must end with a slash."""
     return (api_url or DEFAULT_API_URL).rstrip("/") + "/"
+
+
+# The check reports a failure in its own words; the SDK's log line about it would only repeat it.
+_CHECK_LOG = logging.getLogger(__name__ + ".check")
+_CHECK_LOG.setLevel(logging.CRITICAL)
+
+
+def check(settings: SlackSettings) -> tuple[bool, str]:
+    """`pipebot doctor`'s Slack line: the bot token works (``auth.test``)."""
+    if settings.bot_token is None:
+        return True, "OAuth installs: each workspace's token is checked when it is used"
+    client = WebClient(
+        token=settings.bot_token.get_secret_value(),
+        base_url=api_base(settings.api_url),
+        timeout=10,
+        logger=_CHECK_LOG,
+    )
+    client.retry_handlers = []
+    try:
+        found = client.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
+            return (
+                False,
+                f"Slack refused the bot token ({error}): copy it again (OAuth & Permissions)",
+            )
+        return False, f"Slack answered {error}"
+    except (SlackClientError, URLError, OSError) as exc:
+        return False, f"cannot reach the Slack API ({type(exc).__name__})"
+    return True, f"bot {found.get('user')} in workspace {found.get('team')}"
 
 
 def make_client(

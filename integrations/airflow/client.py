@@ -42,7 +42,13 @@ from bot.errors import ConfigError, SourceError
 from bot.facts import AirflowHealth, Dag, DagRun, ImportError_, TaskInstance, TaskLog
 from bot.settings import AirflowSettings
 from bot.tools import Check
-from integrations._http import AllowedPost, ReadOnlySession, invocation_text, paginate
+from integrations._http import (
+    AllowedPost,
+    Operations,
+    ReadOnlySession,
+    invocation_text,
+    paginate,
+)
 from integrations.airflow import _mapping
 from integrations.airflow._logs import (
     JsonLogStream,
@@ -62,6 +68,28 @@ TOKEN_PATH = "/auth/token"
 # Range filters whose column is never empty, for runs that may still be queued.
 _QUEUED_SAFE_SINCE = {"v2": "run_after_gte", "v1": "updated_at_gte"}
 _STARTED_STATES = frozenset({"running", "success", "failed"})
+
+
+_API = r"/api/v[12]"
+_RUN = _API + r"/dags/[^/]+/dagRuns/[^/]+"
+# Metric labels: each call under the client method that makes it (ids are percent-encoded,
+# so ``[^/]+`` is one id).
+OPERATIONS = Operations.of(
+    "airflow",
+    {
+        r"/auth/token$": "token",
+        _API + r"/version$": "version",
+        _API + r"/(monitor/)?health$": "health",
+        _API + r"/dags$": "dags",
+        _API + r"/dags/[^/]+$": "dag",
+        _API + r"/dags/[^/]+/dagRuns$": "runs",
+        _RUN + r"$": "run",
+        _RUN + r"/taskInstances$": "task_instances",
+        _RUN + r"/taskInstances/[^/]+(/-?\d+)?(/tries)?$": "tries",
+        _RUN + r"/taskInstances/[^/]+(/-?\d+)?/logs/[^/]+$": "task_log",
+        _API + r"/importErrors$": "import_errors",
+    },
+)
 
 
 def token_request_only(body: bytes) -> bool:
@@ -179,6 +207,7 @@ class AirflowClient:
                     why="Airflow 3 exchanges username and password for a JWT",
                 ),
             ),
+            operations=OPERATIONS,
         )
         if adapter is not None:
             self.session.mount("http://", adapter)

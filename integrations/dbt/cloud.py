@@ -37,6 +37,7 @@ from bot.settings import DbtCloudSettings
 from bot.tools import Check
 from integrations._http import (
     AllowedPost,
+    Operations,
     ReadOnlySession,
     graphql_query_only,
     invocation_text,
@@ -223,6 +224,27 @@ def status_code(status: str | int) -> int:
 # --- the client ------------------------------------------------------------------------------
 
 
+_ACCOUNT = r"/api/v2/accounts/\d+/"
+# Metric labels: each Admin API call under the client method that makes it.
+OPERATIONS = Operations.of(
+    "dbt_cloud",
+    {
+        _ACCOUNT + r"$": "account",
+        _ACCOUNT + r"jobs/$": "jobs",
+        _ACCOUNT + r"jobs/\d+/$": "job",
+        _ACCOUNT + r"jobs/\d+/artifacts/.+": "job_artifact",
+        _ACCOUNT + r"runs/$": "runs",
+        _ACCOUNT + r"runs/\d+/$": "run",
+        _ACCOUNT + r"runs/\d+/retry/$": "failure_details",
+        _ACCOUNT + r"runs/\d+/artifacts/$": "run_artifacts",
+        _ACCOUNT + r"runs/\d+/artifacts/.+": "run_artifact",
+        _ACCOUNT + r"steps/\d+/$": "step",
+    },
+)
+# The Discovery API has one endpoint; every call is a GraphQL query.
+DISCOVERY_OPERATIONS = Operations.of("dbt_cloud", {"": "discovery_query"})
+
+
 class DbtCloudClient:
     """Typed, read-only access to the dbt Cloud Admin API v2 for one account."""
 
@@ -243,7 +265,12 @@ class DbtCloudClient:
         self.account_id = account_id
         self.base_url = base_url.rstrip("/")
         self.session = ReadOnlySession(
-            system=SYSTEM, base_url=self.base_url, timeout=timeout, retries=retries, backoff=backoff
+            system=SYSTEM,
+            base_url=self.base_url,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            operations=OPERATIONS,
         )
         self.session.headers["Authorization"] = f"Token {secret}"
         self.session.headers["Accept"] = "application/json"
@@ -263,6 +290,7 @@ class DbtCloudClient:
                         why="dbt Discovery API: GraphQL queries read metadata",
                     ),
                 ),
+                operations=DISCOVERY_OPERATIONS,
             )
             self._discovery_path = parts.path or "/graphql"
             self.discovery.headers["Authorization"] = f"Bearer {secret}"

@@ -45,6 +45,7 @@ from sqlalchemy import bindparam, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from bot import metrics
 from bot.errors import ConfigError, SourceError
 from bot.facts import Column, Columns, Table
 from bot.settings import WarehouseSettings
@@ -64,6 +65,9 @@ SUPPORTED_DIALECTS = ("postgresql", "duckdb", "sqlite")
 _SQLGLOT = {"postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite"}
 
 logger = logging.getLogger(__name__)
+# In the connector metrics: this connector's name and its statements.
+CONNECTOR = "warehouse"
+OPERATIONS = ("schemas", "relations")
 _URL_CREDENTIALS = re.compile(r"(\w+://[^:/@\s]+):[^@\s]*@")
 
 
@@ -114,6 +118,7 @@ class Catalog:
         self.where: str = _where(parsed, backend)
         self._database = _database_name(parsed, backend)
         self._engine = self._create_engine(parsed)
+        metrics.declare_connector(CONNECTOR, OPERATIONS)
 
     @property
     def last_altered_means(self) -> str:
@@ -211,7 +216,7 @@ class Catalog:
     # --- statements --------------------------------------------------------------------
 
     def _schema_rows(self) -> dict[str, bool]:
-        rows = self._select(self.sql.schemas)
+        rows = self._select(self.sql.schemas, operation="schemas")
         return {str(r["schema_name"]): bool(r["usable"]) for r in rows}
 
     def _targets(self, schema: str | None) -> list[str]:
@@ -243,7 +248,9 @@ class Catalog:
     def _relations(self, schemas: list[str], name: str | None) -> list[Table]:
         params: dict[str, Any] = {"schemas": schemas, "name": name}
         # One row more than the cap tells "exactly at the cap" from "cut short".
-        rows = self._select(self.sql.relations, params, limit=self.row_cap + 1)
+        rows = self._select(
+            self.sql.relations, params, limit=self.row_cap + 1, operation="relations"
+        )
         if len(rows) > self.row_cap:
             logger.warning(
                 "warehouse catalog of %s at %s has more than %d relations; "
@@ -273,23 +280,30 @@ class Catalog:
         )
 
     def _select(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+        operation: str = "query",
     ) -> list[dict[str, Any]]:
-        """Run one guarded catalog SELECT in a read-only transaction with a deadline."""
+        """Run one guarded catalog SELECT in a read-only transaction with a deadline;
+        `operation` names it in the connector metrics."""
         guarded = self._guard.check(sql, row_cap=limit)
         values = dict(params or {})
         statement = text(guarded.sql).bindparams(
             *(bindparam(k, expanding=True) for k, v in values.items() if isinstance(v, list))
         )
-        try:
-            with self._connect() as connection, self._deadline(connection):
-                result = connection.execute(statement, values)
-                # all() fetches in one call; iterating would fetch row by row.
-                return [dict(row) for row in result.mappings().all()]
-        except SQLAlchemyError as exc:
-            raise self._translate(exc) from exc
-        except (sqlite3.Error, OSError) as exc:
-            raise self._translate(exc) from exc
+        with metrics.connector_call(CONNECTOR, operation):
+            try:
+                with self._connect() as connection, self._deadline(connection):
+                    result = connection.execute(statement, values)
+                    # all() fetches in one call; iterating would fetch row by row.
+                    return [dict(row) for row in result.mappings().all()]
+            except SQLAlchemyError as exc:
+                raise self._translate(exc) from exc
+            except (sqlite3.Error, OSError) as exc:
+                raise self._translate(exc) from exc
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.main import build_app
+from bot.compose import build_app
 from bot.settings import Settings
 from bot.store import Store
 from tests.agent.support import airflow_toolset, failed_world, inbound, settings, sources

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.main import build_app, build_server
+from bot.compose import build_app, build_server
 from bot.playbooks.schedules import cadence
 from bot.settings import Settings
 from bot.store import Store

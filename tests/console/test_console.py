@@ -72,7 +72,6 @@ def test_doctor_table() -> None:
             )
         ],
         store=(True, "sqlite:///x.db at revision 0001"),
-        agent=False,
         stdout=out,
     )
     assert not ok

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import httpx
 import pytest
 from discord.gateway import DiscordWebSocket
 
 from bot.access import AccessPolicy
-from bot.alerts import AlertDesk
+from bot.alerts import ALERT_JOB, AlertDesk
 from bot.conversation import Conversation
 from bot.names import Names
 from bot.owners import OwnerDirectory
@@ -25,11 +26,14 @@ from bot.ports import Sources
 from bot.redaction import Redactor
 from bot.settings import AccessSettings, AlertSettings, DiscordSettings, OwnerSettings
 from bot.store import Store
+from handlers import webhooks
 from handlers.deliveries import Deliveries
 from handlers.discord import DiscordChannel
-from handlers.server import Server
+from handlers.server import Server, ServerThread
 from tests.fakes.discord_api import ALERTS_CHANNEL_ID, BOT_TOKEN, FakeDiscord
 from tests.slack.conftest import engine_for
+
+WEBHOOK_TOKEN = "discord-test-webhook-token"
 
 
 @dataclass
@@ -39,6 +43,15 @@ class DiscordStack:
     server: Server
     channel: DiscordChannel
     deliveries: Deliveries
+    url: str  # the HTTP server (webhooks, /readyz)
+
+    def webhook(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+            timeout=10,
+        )
 
     def settle(self, timeout: float = 20.0) -> None:
         """Until every job ran (its posts are sent within the job)."""
@@ -97,6 +110,13 @@ def discord_stack(
         digest=lambda payload: digest.scheduled(payload, sources=sources, store=store),
     )
     server.add_jobs(deliveries.jobs())
+    server.add_routes(
+        webhooks.routes(
+            submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert),
+            token=WEBHOOK_TOKEN,
+            dbt_secret=None,
+        )
+    )
     values: dict[str, Any] = {
         "token": BOT_TOKEN,
         "api_url": fake.api_url,
@@ -115,13 +135,13 @@ def discord_stack(
     )
     channel.install()
     base, gateway = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    server.start()
+    running = ServerThread(server).start()
     try:
         if role != "worker":
             fake.wait_ready()
-        yield DiscordStack(fake, store, server, channel, deliveries)
+        yield DiscordStack(fake, store, server, channel, deliveries, running.url)
     finally:
-        server.stop()
+        running.stop()
         store.close()
         discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
 

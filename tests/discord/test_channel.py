@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from bot.alerts import ALERT_JOB, Alert
 from bot.messages import ThreadRef
 from bot.settings import AccessSettings
 from handlers.discord.embeds import CONTENT_MAX, EMBED_TEXT_PER_MESSAGE, EMBEDS_PER_MESSAGE
@@ -154,8 +153,8 @@ def test_an_alert_opens_one_incident_thread_a_repeat_is_grouped_and_ack_records_
     stack: DiscordStack,
 ) -> None:
     fake = stack.fake
-    failed = Alert(source="airflow-callback", system="generic", subject="orders_daily", run_id="r1")
-    assert stack.server.submit(failed.key, ALERT_JOB, failed)
+    failed = {"dag_id": "orders_daily", "run_id": "r1", "task_id": "transform", "state": "failed"}
+    assert stack.webhook("/webhooks/airflow", failed).status_code == 200
     stack.settle()
     top = fake.messages_in(ALERTS_CHANNEL_ID)
     assert len(top) == 1, top
@@ -171,8 +170,8 @@ def test_an_alert_opens_one_incident_thread_a_repeat_is_grouped_and_ack_records_
     labels = [b.get("label") for b in buttons]
     assert {"Acknowledge", "Resolve", "Triage again"} <= set(labels)
 
-    again = Alert(source="airflow-callback", system="generic", subject="orders_daily", run_id="r2")
-    assert stack.server.submit(again.key, ALERT_JOB, again)
+    again = {**failed, "run_id": "r2"}
+    assert stack.webhook("/webhooks/airflow", again).status_code == 200
     stack.settle()
     assert len(fake.messages_in(ALERTS_CHANNEL_ID)) == 1, "a repeat opens nothing new"
     assert any("failed again" in embed_text(m) for m in fake.messages_in(thread_id))

@@ -299,9 +299,19 @@ def _problems(headers: Mapping[str, str], body: Mapping[str, Any], *, counting: 
 
 
 class FakeAnthropic:
-    def __init__(self, *, min_cacheable_tokens: int = 1024, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        min_cacheable_tokens: int = 1024,
+        latency: float = 0.0,
+        api_keys: set[str] | None = None,
+        models: set[str] | None = None,
+    ) -> None:
         self.min_cacheable_tokens = min_cacheable_tokens
         self.latency = latency
+        # None: any key / any model id is accepted (the models endpoint only).
+        self.api_keys = api_keys
+        self.models = models
         self.requests: list[Recorded] = []
         self.failures: list[str] = []
         self._queue: list[Turn] = []
@@ -401,6 +411,29 @@ class FakeAnthropic:
 
     # serving
 
+    def _model(
+        self,
+        handler: BaseHTTPRequestHandler,
+        record: Recorded,
+        headers: Mapping[str, str],
+        model: str,
+    ) -> None:
+        """``GET /v1/models/{id}`` (what `pipebot doctor` asks): the key, then the model."""
+        key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+        if self.api_keys is not None and key not in self.api_keys:
+            self._fail(handler, record, 401, "authentication_error", "invalid x-api-key")
+            return
+        if self.models is not None and model not in self.models:
+            self._fail(handler, record, 404, "not_found_error", f"model: {model}")
+            return
+        body = {
+            "type": "model",
+            "id": model,
+            "display_name": model,
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+        self._send(handler, record, 200, body)
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length else b""
@@ -415,6 +448,9 @@ class FakeAnthropic:
         )
         with self._lock:
             self.requests.append(record)
+        if handler.command == "GET" and path.startswith("/v1/models/"):
+            self._model(handler, record, headers, path.removeprefix("/v1/models/"))
+            return
         if handler.command != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
             self._fail(
                 handler, record, 404, "not_found_error", f"unexpected {handler.command} {path}"

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from bot.commands import Request
+from bot.compose import build_sources
 from bot.kept_runs import KeepsLastBuild
-from bot.main import build_sources
 from bot.messages import Reply, Tone
 from bot.owners import OwnerDirectory
 from bot.playbooks import digest, freshness, lineage, status

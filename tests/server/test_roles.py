@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from bot.compose import build_engine
 from bot.errors import ConfigError
-from bot.main import build_engine
 from bot.settings import Settings
 from bot.store import Store
 from bot.work import Attempt, JobKind

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.messages import Action, Reply, Section
 from bot.settings import AccessSettings
 from tests.fakes.slack_api import FakeSlack
+from tests.server.scrape import Scrape
 from tests.slack.conftest import (
     SlackStack,
     actions_body,
@@ -273,13 +274,15 @@ def test_health_readiness_and_metrics(stack: SlackStack) -> None:
     ready = stack.http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"store": "ok", "workers": "ok"}
+    before = Scrape.parse(stack.http.get("/metrics").text)
     stack.command("help")
     stack.settle()
-    metrics = stack.http.get("/metrics").text
-    assert 'pipebot_jobs{status="done"} 1' in metrics
-    assert 'pipebot_outbox{status="sent"} 2' in metrics
-    assert 'pipebot_slack_requests_total{kind="command",outcome="accepted"} 1' in metrics
-    assert 'pipebot_slack_ack_seconds_count{transport="http"} 1' in metrics
+    after = Scrape.parse(stack.http.get("/metrics").text)
+    assert after.value("pipebot_jobs", status="done") == 1
+    assert after.value("pipebot_outbox", status="sent") == 2
+    assert after.delta(before, "pipebot_events_received_total", source="slack") == 1
+    assert after.delta(before, "pipebot_events_deduplicated_total", source="slack") == 0
+    assert after.delta(before, "pipebot_ack_latency_seconds_count", source="slack") == 1
 
 
 def _keys(stack: SlackStack) -> list[str]:

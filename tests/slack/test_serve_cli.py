@@ -69,7 +69,7 @@ def test_pipebot_serve_answers_slack_on_port_from_the_environment(
                 "chat.update", where=lambda c: "read-only" in posted_text(c), timeout=15
             )
             assert answer[0].token == BOT_TOKEN
-            assert "pipebot_slack_requests_total" in http.get("/metrics").text
+            assert 'pipebot_events_received_total{source="slack"} 1.0' in http.get("/metrics").text
     finally:
         process.send_signal(signal.SIGTERM)
         try:

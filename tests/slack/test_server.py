@@ -14,7 +14,7 @@ from starlette.routing import Route
 from bot.store import Store
 from bot.work import Attempt, JobKind
 from bot.work.local import LocalEngine
-from handlers.server import Metrics, Server, ServerThread
+from handlers.server import Server, ServerThread
 
 
 class Flaky:
@@ -72,18 +72,3 @@ def test_a_module_mounts_a_route_and_runs_its_work_off_the_request(sqlite_store:
         with pytest.raises(RuntimeError):
             server.add_jobs([JobKind("late", run, dict)])
     assert service.stopped
-
-
-def test_metrics_text_format() -> None:
-    metrics = Metrics()
-    metrics.inc("pipebot_things_total", "Things.", kind='a"b')
-    metrics.inc("pipebot_things_total", "Things.", kind='a"b')
-    for value in (0.004, 0.03, 7.0):
-        metrics.observe("pipebot_wait_seconds", "Waits.", value, transport="http")
-    text = metrics.render()
-    assert "# TYPE pipebot_things_total counter" in text
-    assert 'pipebot_things_total{kind="a\\"b"} 2' in text
-    assert 'pipebot_wait_seconds_bucket{transport="http",le="0.005"} 1' in text
-    assert 'pipebot_wait_seconds_bucket{transport="http",le="0.05"} 2' in text
-    assert 'pipebot_wait_seconds_bucket{transport="http",le="+Inf"} 3' in text
-    assert 'pipebot_wait_seconds_count{transport="http"} 3' in text

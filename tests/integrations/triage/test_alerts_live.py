@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bot.main import build_app, build_server
+from bot.compose import build_app, build_server
 from bot.ports import Sources
 from bot.settings import Settings
 from handlers.server import ServerThread

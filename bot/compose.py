@@ -1,0 +1,264 @@
+"""The composition root: the only code that wires handlers, the core and connectors.
+
+Settings are read once (by the CLI, `bot.main`) and passed in. Every builder imports what it
+wires when it is called, so a command pays only for the parts it uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.agent import Agent
+    from bot.conversation import Conversation
+    from bot.ports import Sources
+    from bot.redaction import Redactor
+    from bot.store import Store
+    from bot.work import Engine
+    from handlers.server import Server
+
+log = logging.getLogger("pipebot")
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    store: Store
+    sources: Sources
+    conversation: Conversation
+    redactor: Redactor
+    agent: Agent | None = None
+
+
+def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
+    """The connectors the settings enable; an unset section leaves its source out.
+
+    With a `store`, the dbt project keeps its last build there (`bot.kept_runs`), so a later
+    ``dbt docs generate`` does not hide it.
+    """
+    from bot.kept_runs import KeepsLastBuild
+    from bot.ports import Sources
+    from bot.tools import Toolset
+    from integrations.airflow import AirflowClient, airflow_toolset
+    from integrations.dbt import ArtifactsProject, CloudProject, DbtCloudClient, dbt_toolset
+    from integrations.warehouse import Catalog, warehouse_toolset
+
+    toolsets: list[Toolset] = []
+    airflow = AirflowClient.from_settings(settings.airflow) if settings.airflow.enabled else None
+    if airflow is not None:
+        toolsets.append(airflow_toolset(airflow))
+    cloud = DbtCloudClient.from_settings(settings.dbt_cloud) if settings.dbt_cloud.enabled else None
+    dbt: Any = None
+    if settings.dbt.artifacts_dir is not None:
+        dbt = ArtifactsProject(settings.dbt.artifacts_dir)
+    elif cloud is not None and settings.dbt_cloud.job_id is not None:
+        dbt = CloudProject(cloud, settings.dbt_cloud.job_id)
+    connector = dbt
+    if dbt is not None and store is not None:
+        dbt = KeepsLastBuild(dbt, store.dbt_runs, key=dbt.project_key)
+    if dbt is not None or cloud is not None:
+        # The toolset asks the kept project too; given the connector as `cloud` it still
+        # finds the dbt Cloud project's run cache.
+        toolsets.append(
+            dbt_toolset(dbt, cloud=connector if isinstance(connector, CloudProject) else cloud)
+        )
+    # dbt Cloud runs by id (`triage dbt <run_id>`, webhooks) need no job: any run of the account.
+    dbt_runs = None
+    if cloud is not None:
+        dbt_runs = (
+            connector
+            if isinstance(connector, CloudProject)
+            else CloudProject(cloud, settings.dbt_cloud.job_id or 0)
+        )
+    warehouse = Catalog.from_settings(settings.warehouse) if settings.warehouse.enabled else None
+    if warehouse is not None:
+        toolsets.append(warehouse_toolset(warehouse))
+    return Sources(
+        airflow=airflow,
+        dbt=dbt,
+        dbt_runs=dbt_runs,
+        warehouse=warehouse,
+        toolsets=tuple(toolsets),
+    )
+
+
+def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
+    from bot.access import AccessPolicy
+    from bot.agent import build_agent
+    from bot.conversation import Conversation
+    from bot.owners import OwnerDirectory
+    from bot.playbooks import default_commands
+    from bot.redaction import Redactor
+    from bot.store import Store
+
+    store = store or Store.open(settings.database_url)
+    redactor = Redactor.build(settings.secrets(), settings.redaction.patterns)
+    agent = build_agent(settings, store, redactor) if settings.agent.enabled else None
+    commands = default_commands(
+        owners=OwnerDirectory.from_settings(settings.owners),
+        incident_store=store.incidents,
+        agent=agent,
+        digest_store=store.digests,
+    )
+    conversation = Conversation(
+        store=store,
+        commands=commands,
+        sources=sources,
+        agent=agent,
+        access=AccessPolicy.from_settings(settings.access),
+    )
+    return App(
+        settings=settings,
+        store=store,
+        sources=sources,
+        conversation=conversation,
+        redactor=redactor,
+        agent=agent,
+    )
+
+
+@contextmanager
+def demo_app(settings: Settings) -> Iterator[App]:
+    """The bundled demo environment: recorded Airflow, real dbt artifacts, a DuckDB file."""
+    from bot.store import Store
+    from integrations.demo import demo_sources
+
+    with tempfile.TemporaryDirectory(prefix="pipebot-demo-") as tmp:
+        store = Store.open(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        try:
+            yield build_app(settings, demo_sources(), store=store)
+        finally:
+            store.close()
+
+
+def build_engine(settings: Settings, store: Store, *, role: str = "all") -> Engine:
+    """The work engine for the store: procrastinate on PostgreSQL, the embedded one on SQLite
+    (which serves one process: splitting roles needs PostgreSQL). The ``clock`` role only
+    submits jobs, on either."""
+    from datetime import timedelta
+
+    from bot.errors import ConfigError
+    from bot.work import Policy
+
+    policy = Policy(max_attempts=settings.work.max_attempts)
+    if store.backend == "postgresql":
+        from bot.work.postgres import ProcrastinateEngine
+
+        return ProcrastinateEngine(
+            store,
+            concurrency=settings.work.concurrency,
+            policy=policy,
+            stalled_after=settings.work.stalled_after,
+            keep_jobs=timedelta(days=settings.retention.jobs_days),
+        )
+    if role in ("web", "worker"):
+        raise ConfigError(
+            f"--role {role} needs a PostgreSQL database shared by the processes "
+            "(PIPEBOT_DATABASE_URL=postgresql://…); on SQLite one `pipebot serve` does everything"
+        )
+    from bot.work.local import LocalEngine
+
+    return LocalEngine(
+        store,
+        concurrency=settings.work.concurrency,
+        policy=policy,
+        stalled_after=settings.work.stalled_after,
+    )
+
+
+def build_server(
+    app: App, *, role: str = "all", chats: tuple[str, ...] = ("slack", "discord")
+) -> Server:
+    """`pipebot serve`'s process: HTTP routes, workers, and the chats the settings enable
+    (of `chats`)."""
+    from bot.alerts import ALERT_JOB, AlertDesk, AlertMatchers
+    from bot.owners import OwnerDirectory
+    from bot.playbooks import digest
+    from handlers import tracing, webhooks
+    from handlers.deliveries import Deliveries
+    from handlers.server import Server
+
+    # Before the server: its job kinds and its app are traced as they are built. A no-op
+    # without the standard OTEL_* variables or the `otel` extra.
+    tracing.setup()
+    settings = app.settings
+    server = Server(
+        store=app.store,
+        engine=build_engine(settings, app.store, role=role),
+        role=role,
+        limits=settings.server,
+    )
+    slack = settings.slack.enabled and "slack" in chats
+    discord = settings.discord.enabled and "discord" in chats
+    alert_platform = settings.alerts.platform or ("discord" if discord and not slack else "slack")
+    desk = AlertDesk(
+        store=app.store,
+        sources=app.sources,
+        settings=settings.alerts,
+        owners=OwnerDirectory.from_settings(settings.owners),
+        platform=alert_platform,
+        agent=app.agent,
+    )
+    deliveries = Deliveries(
+        desk=desk,
+        alert_platform=alert_platform,
+        alert_channel=settings.alerts.channel,
+        alert_workspace=settings.alerts.workspace,
+        digest=lambda payload: digest.scheduled(
+            payload, sources=app.sources, store=app.store, agent=app.agent
+        ),
+    )
+    server.add_jobs(deliveries.jobs())
+    server.add_routes(
+        webhooks.routes(
+            submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert),
+            token=_secret(settings.webhooks.token),
+            dbt_secret=_secret(settings.dbt_cloud.webhook_secret),
+        )
+    )
+    if slack:
+        from handlers.slack import AlertIntake, SlackChannel
+
+        SlackChannel.build(
+            settings.slack,
+            handle=app.conversation.handle,
+            commands=app.conversation.commands,
+            store=app.store,
+            server=server,
+            redact=app.redactor,
+            alerts=AlertIntake(
+                desk=desk,
+                matchers=AlertMatchers.from_settings(settings.alerts),
+                settings=settings.alerts,
+                deliveries=deliveries,
+            ),
+        ).install()
+    if discord:
+        from bot.names import Names
+        from handlers.discord import DiscordChannel
+
+        DiscordChannel(
+            settings=settings.discord,
+            handle=app.conversation.handle,
+            refusal=app.conversation.refusal,
+            names=Names(app.sources),
+            store=app.store,
+            server=server,
+            redact=app.redactor,
+            deliveries=deliveries,
+        ).install()
+    return server
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
