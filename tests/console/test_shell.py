@@ -15,21 +15,9 @@ from bot.store import Store
 from tests.console.test_doctor import stopped_port
 from tests.fakes.anthropic_api import FakeAnthropic
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.shell import pipebot
 
 HEAVY = ("anthropic", "slack_bolt", "slack_sdk", "discord", "duckdb", "mcp", "rich", "requests")
-
-
-def pipebot(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "240", **env},
-    )
 
 
 @pytest.mark.parametrize(

@@ -4,30 +4,15 @@ token, as real processes against the fake Discord."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.crash.support import free_port
 from tests.fakes.discord_api import APPLICATION_ID, BOT_TOKEN, GUILD_ID, FakeDiscord
+from tests.shell import pipebot
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "PIPEBOT_DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
-            "COLUMNS": "240",  # doctor's table on one line per row
-            **env,
-        },
-    )
+    return pipebot(args, tmp_path, PIPEBOT_DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", **env)
 
 
 def discord_env(fake: FakeDiscord, token: str = BOT_TOKEN) -> dict[str, str]:
