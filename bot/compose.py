@@ -51,7 +51,7 @@ def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
     from bot.tools import Toolset
     from integrations.airflow import AirflowClient, airflow_toolset
     from integrations.dbt import ArtifactsProject, CloudProject, DbtCloudClient, dbt_toolset
-    from integrations.warehouse import Catalog, warehouse_toolset
+    from integrations.warehouse import open_catalog, warehouse_toolset
 
     toolsets: list[Toolset] = []
     airflow = AirflowClient.from_settings(settings.airflow) if settings.airflow.enabled else None
@@ -80,7 +80,7 @@ def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
             if isinstance(connector, CloudProject)
             else CloudProject(cloud, settings.dbt_cloud.job_id or 0)
         )
-    warehouse = Catalog.from_settings(settings.warehouse) if settings.warehouse.enabled else None
+    warehouse = open_catalog(settings.warehouse) if settings.warehouse.enabled else None
     if warehouse is not None:
         toolsets.append(warehouse_toolset(warehouse))
     return Sources(

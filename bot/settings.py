@@ -153,6 +153,13 @@ class WarehouseSettings(_Section):
         10.0, gt=0, le=300, description="Seconds a catalog query may run before it is cancelled"
     )
     row_cap: int = Field(5000, gt=0, le=1_000_000, description="Most rows a guarded query returns")
+    byte_cap: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        le=2**31,
+        description="Most bytes a guarded query returns (approximate: characters of text, 8 per "
+        "other value); a longer result is cut there with a note, not failed",
+    )
 
     _split = field_validator("schemas", mode="before")(_comma_list)
 

@@ -22,3 +22,13 @@ GRANT USAGE ON SCHEMA analytics TO pipebot_reader;
 
 -- Deliberately absent: GRANT SELECT ON ALL TABLES …, ALTER DEFAULT PRIVILEGES …,
 -- membership in pg_read_all_data.
+--
+-- `pipebot doctor` checks the login and fails, naming the REVOKE to run, when it can write:
+-- superuser, CREATEROLE, CREATEDB, membership in a role that can write, INSERT/UPDATE/DELETE/
+-- TRUNCATE on a table of the configured schemas, CREATE on a schema or the database, EXECUTE on
+-- dblink-like extension functions, USAGE on a foreign data wrapper or server. Two grants to
+-- PUBLIC can trip it on an older or extended database, since this role inherits them:
+--   PostgreSQL 14 and older give PUBLIC CREATE on schema public:
+--     REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+--   dblink's functions are executable by PUBLIC once the extension is installed:
+--     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA <dblink's schema> FROM PUBLIC;

@@ -1,14 +1,16 @@
-"""Warehouse metadata, read-only: `Catalog` (PostgreSQL, DuckDB, SQLite), its SQL guard and
-the agent's tools.
+"""Warehouse metadata, read-only: `Catalog` (SQL catalogs), `BigQueryCatalog` and
+`DatabricksCatalog` (REST catalogs), the SQL guard and the agent's tools.
 
-    catalog = Catalog.from_settings(settings.warehouse)
+    catalog = open_catalog(settings.warehouse)   # picks the catalog by the URL's scheme
     toolset = warehouse_toolset(catalog)
 """
 
+from bot.errors import ConfigError
+from bot.settings import WarehouseSettings
 from integrations.warehouse.catalog import SUPPORTED_DIALECTS, Catalog
 from integrations.warehouse.guard import POLICIES, CatalogPolicy, GuardedSql, SqlGuard
 from integrations.warehouse.sql import CATALOG_SQL, CatalogSql
-from integrations.warehouse.toolset import warehouse_toolset
+from integrations.warehouse.toolset import DescribedCatalog, warehouse_toolset
 
 __all__ = [
     "CATALOG_SQL",
@@ -19,5 +21,24 @@ __all__ = [
     "CatalogSql",
     "GuardedSql",
     "SqlGuard",
+    "open_catalog",
     "warehouse_toolset",
 ]
+
+
+def open_catalog(settings: WarehouseSettings) -> DescribedCatalog:
+    """The catalog for ``PIPEBOT_WAREHOUSE__URL``: ``bigquery://`` and ``databricks://`` are
+    read over their REST APIs (no SQL, no running warehouse); any other URL is a SQLAlchemy
+    URL for `Catalog`. A missing driver extra is a one-line `ConfigError` naming it."""
+    if settings.url is None:
+        raise ConfigError("PIPEBOT_WAREHOUSE__URL is not set")
+    scheme = settings.url.get_secret_value().split("://", 1)[0].lower()
+    if scheme == "bigquery":
+        from integrations.warehouse.bigquery import BigQueryCatalog
+
+        return BigQueryCatalog.from_settings(settings)
+    if scheme == "databricks":
+        from integrations.warehouse.databricks import DatabricksCatalog
+
+        return DatabricksCatalog.from_settings(settings)
+    return Catalog.from_settings(settings)

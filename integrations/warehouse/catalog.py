@@ -2,14 +2,27 @@
 
 Read-only in layers (ARCHITECTURE §3), each enforced here rather than trusted to the caller:
 
-1. every statement passes `SqlGuard` (one SELECT over catalog relations, row cap);
+1. every statement passes `SqlGuard` (one SELECT over catalog relations, allow-listed
+   functions, system types and operators only, row cap), and its result stops at
+   ``byte_cap`` approximate bytes (cut with a note, `_fetch_capped`);
 2. the database refuses writes anyway: PostgreSQL transactions start with
    ``SET TRANSACTION READ ONLY`` (an engine ``begin`` hook, so *any* connection from this
-   engine is read-only), DuckDB files are opened ``read_only=True`` with external access and
-   configuration changes disabled, SQLite files are opened ``mode=ro`` with ``PRAGMA query_only``;
+   engine is read-only) and a ``search_path`` of ``pg_catalog`` alone, so no user's function,
+   operator or type can win an overload; DuckDB files are opened ``read_only=True`` with
+   external access and configuration changes disabled, SQLite files are opened ``mode=ro``
+   with ``PRAGMA query_only``, Redshift over psycopg2 opens every transaction
+   ``BEGIN READ ONLY``; Snowflake has no read-only session, so its role is the barrier
+   (deploy/warehouse-snowflake-role.sql);
 3. every statement has a deadline: PostgreSQL's transaction-local ``statement_timeout``,
-   DuckDB's and SQLite's ``interrupt()`` from a timer;
-4. the class has no method that writes.
+   Redshift's session ``statement_timeout`` and Snowflake's ``STATEMENT_TIMEOUT_IN_SECONDS``
+   (set at connect, with the ``pipebot`` query tag), DuckDB's and SQLite's ``interrupt()``
+   from a timer;
+4. the class has no method that writes;
+5. `check` (``pipebot doctor``) fails a login that could write by other paths — superuser,
+   write grants, dblink — naming what to revoke (`integrations.warehouse.privileges`).
+
+A warehouse whose driver extra is not installed is a `ConfigError` of one line
+(`missing_extra`): "Snowflake support is not installed: pip install 'pipebot[snowflake]'".
 
 The catalog is read with a couple of bulk statements per call (`integrations.warehouse.sql`),
 never one per table: for 5,000 PostgreSQL tables of 20 columns `tables()` is 20-40× faster
@@ -57,22 +70,51 @@ from integrations.errors import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
+from integrations.warehouse import privileges
 from integrations.warehouse.guard import SYSTEM, SqlGuard
-from integrations.warehouse.sql import CATALOG_SQL, CatalogSql
+from integrations.warehouse.sql import CATALOG_SQL, QUERY_TAG, CatalogSql
 
-# What this connector can open; the other dialects' SQL exists (sql.py) but no driver is wired.
-SUPPORTED_DIALECTS = ("postgresql", "duckdb", "sqlite")
-_SQLGLOT = {"postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite"}
+# What this connector opens over SQL. BigQuery and Databricks catalogs are read over their REST
+# APIs instead (`integrations.warehouse.open_catalog`); their SQL in sql.py is not wired here.
+SUPPORTED_DIALECTS = ("postgresql", "duckdb", "sqlite", "snowflake", "redshift")
+_SQLGLOT = {
+    "postgresql": "postgres",
+    "duckdb": "duckdb",
+    "sqlite": "sqlite",
+    "snowflake": "snowflake",
+    "redshift": "redshift",
+}
+# URL backend → (product name, pipebot extra that installs its driver).
+EXTRAS = {
+    "snowflake": ("Snowflake", "snowflake"),
+    "bigquery": ("BigQuery", "bigquery"),
+    "redshift": ("Redshift", "redshift"),
+    "databricks": ("Databricks", "databricks"),
+}
+# Snowflake connection parameters that snowflake-sqlalchemy refuses in the URL query (they move
+# the connection or read local files) but pipebot's operator-written URL may carry: they are
+# lifted into connect_args. Secrets among them are kept out of error messages.
+_SNOWFLAKE_CONNECT_ARGS = (
+    "host",
+    "port",
+    "protocol",
+    "private_key_file",
+    "private_key_file_pwd",
+    "token_file_path",
+)
+_SECRET_PARAMETERS = ("private_key_file_pwd", "token", "password", "passcode")
+# Redshift tables have at most 1,600 columns: the per-column statement's cap never cuts a table.
+_REDSHIFT_MAX_COLUMNS = 1600
 
 logger = logging.getLogger(__name__)
 # In the connector metrics: this connector's name and its statements.
 CONNECTOR = "warehouse"
-OPERATIONS = ("schemas", "relations")
+OPERATIONS = ("schemas", "relations", "privileges")
 _URL_CREDENTIALS = re.compile(r"(\w+://[^:/@\s]+):[^@\s]*@")
 
 
 class Catalog:
-    """Read-only catalog of one warehouse (PostgreSQL, DuckDB file or SQLite file).
+    """Read-only catalog of one warehouse: PostgreSQL, Snowflake, Redshift, a DuckDB or SQLite file.
 
     `schemas` scopes the catalog: when given, only those schemas are listed and described
     (anything else is "not configured"); when empty, every non-system schema the role may use.
@@ -89,7 +131,11 @@ class Catalog:
         *,
         statement_timeout: float = 10.0,
         row_cap: int = 5000,
+        byte_cap: int = 32 * 1024 * 1024,
+        sql: CatalogSql | None = None,
     ) -> None:
+        """`sql` replaces the dialect's statements (tests run Redshift's against PostgreSQL
+        with session statements PostgreSQL understands)."""
         if statement_timeout <= 0:
             raise ConfigError("warehouse statement_timeout must be positive")
         if row_cap < 1:
@@ -103,6 +149,12 @@ class Catalog:
         backend = parsed.get_backend_name()
         if backend == "postgres":
             backend = "postgresql"
+        if backend not in SUPPORTED_DIALECTS and backend in EXTRAS:
+            _require_driver(parsed, backend)
+            raise ConfigError(
+                f"warehouse dialect {backend!r} is read over its REST API, not by this SQL "
+                "catalog: open it with integrations.warehouse.open_catalog"
+            )
         if backend not in SUPPORTED_DIALECTS:
             raise ConfigError(
                 f"warehouse dialect {backend!r} is not supported; pipebot reads the catalogs of "
@@ -112,9 +164,19 @@ class Catalog:
         self.configured: tuple[str, ...] = tuple(dict.fromkeys(s for s in schemas if s))
         self.statement_timeout = float(statement_timeout)
         self.row_cap = row_cap
-        self.sql: CatalogSql = CATALOG_SQL[_SQLGLOT[backend]]
+        # Approximate bytes one statement may return (see _row_bytes); the rest is cut, noted.
+        self.byte_cap = max(1, byte_cap)
+        self.last_cut: int | None = None  # the byte cap of the last statement it cut, if any
+        self.sql: CatalogSql = sql or CATALOG_SQL[_SQLGLOT[backend]]
         self._guard = SqlGuard(backend, row_cap=row_cap)
-        self._password = str(parsed.password) if parsed.password else ""
+        self._secrets = tuple(
+            str(v)
+            for v in (
+                parsed.password,
+                *(parsed.query.get(k) for k in _SECRET_PARAMETERS if k != "password"),
+            )
+            if v and isinstance(v, str)
+        )
         self.where: str = _where(parsed, backend)
         self._database = _database_name(parsed, backend)
         self._engine = self._create_engine(parsed)
@@ -134,6 +196,7 @@ class Catalog:
             settings.schemas,
             statement_timeout=settings.statement_timeout,
             row_cap=settings.row_cap,
+            byte_cap=settings.byte_cap,
         )
 
     def close(self) -> None:
@@ -185,7 +248,9 @@ class Catalog:
     # --- doctor ------------------------------------------------------------------------
 
     def check(self) -> Check:
-        """Reachable, authenticated, and the catalog of the configured schemas is readable."""
+        """Reachable, authenticated, the catalog of the configured schemas is readable, and
+        the login cannot write (privileges.py)."""
+        self.last_cut = None
         try:
             found = self._schema_rows()
         except SourceError as exc:
@@ -205,13 +270,44 @@ class Catalog:
         except SourceError as exc:
             return self._check(ok=False, detail=exc.reason)
         described = self.configured or tuple(n for n, usable in found.items() if usable)
+        try:
+            abilities = self._write_abilities(described)
+        except SourceError as exc:
+            return self._check(
+                ok=False, detail=f"cannot check the login's privileges: {exc.reason}"
+            )
+        if abilities:
+            return self._check(
+                ok=False,
+                detail="the login can write — "
+                + "; ".join(str(a) for a in abilities[:_ABILITIES_SHOWN])
+                + (
+                    f"; and {len(abilities) - _ABILITIES_SHOWN} more"
+                    if len(abilities) > _ABILITIES_SHOWN
+                    else ""
+                ),
+            )
         shown = ", ".join(described[:5]) + (" …" if len(described) > 5 else "")
         capped = " (row cap reached)" if len(tables) >= self.row_cap else ""
+        if self.last_cut is not None:
+            capped += f" (result cut at {self.last_cut:,} bytes)"
         return self._check(
             ok=True,
             detail=f"read the catalog of {len(described)} schema(s) ({shown or 'none'}): "
             f"{len(tables)} tables and views{capped}",
         )
+
+    def _write_abilities(self, schemas: Sequence[str]) -> list[privileges.WriteAbility]:
+        """How the login could write (PostgreSQL; the file dialects are opened read-only, and
+        the other warehouses' grants are read by their own catalogs: see privileges.py)."""
+        if self.dialect != "postgresql":
+            return []
+        rows = self._select(
+            privileges.POSTGRES_SQL,
+            privileges.postgres_parameters(schemas),
+            operation="privileges",
+        )
+        return privileges.postgres_abilities(rows)
 
     # --- statements --------------------------------------------------------------------
 
@@ -251,6 +347,8 @@ class Catalog:
         rows = self._select(
             self.sql.relations, params, limit=self.row_cap + 1, operation="relations"
         )
+        if self.sql.columns is not None or self.sql.stats is not None:
+            rows = self._merge(rows[: self.row_cap + 1], params)
         if len(rows) > self.row_cap:
             logger.warning(
                 "warehouse catalog of %s at %s has more than %d relations; "
@@ -262,22 +360,33 @@ class Catalog:
             )
         return [self._to_table(row) for row in rows[: self.row_cap]]
 
+    def _merge(self, rows: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Relations rows completed from the separate per-column and per-table statements of
+        dialects that cannot answer in one (Redshift: see sql.py)."""
+        by_key = {(r["schema_name"], r["table_name"]): r for r in rows}
+        if self.sql.columns is not None:
+            for row in rows:
+                for key in ("column_names", "column_types", "column_nullable", "column_ordinals"):
+                    row[key] = []
+            cap = (self.row_cap + 1) * _REDSHIFT_MAX_COLUMNS
+            for c in self._select(self.sql.columns, params, limit=cap, operation="relations"):
+                found = by_key.get((c["schema_name"], c["table_name"]))
+                if found is not None:
+                    found["column_names"].append(c["name"])
+                    found["column_types"].append(c["type"])
+                    found["column_nullable"].append(c["nullable"])
+                    found["column_ordinals"].append(c["ordinal"])
+        if self.sql.stats is not None:
+            cap = self.row_cap + 1
+            for s in self._select(self.sql.stats, params, limit=cap, operation="relations"):
+                found = by_key.get((s["schema_name"], s["table_name"]))
+                if found is not None:
+                    for key in ("row_count", "size_bytes", "last_altered"):
+                        found[key] = s[key]
+        return rows
+
     def _to_table(self, row: Mapping[str, Any]) -> Table:
-        return Table(
-            database=self._database,
-            schema=str(row["schema_name"]),
-            name=str(row["table_name"]),
-            kind=str(row["kind"] or "table"),
-            columns=_columns(
-                row["column_names"],
-                row["column_types"],
-                row["column_nullable"],
-                row["column_ordinals"],
-            ),
-            row_count=_int(row["row_count"]),
-            last_altered=_timestamp(row["last_altered"]),
-            size_bytes=_int(row["size_bytes"]),
-        )
+        return table_from_row(self._database, row)
 
     def _select(
         self,
@@ -298,12 +407,38 @@ class Catalog:
             try:
                 with self._connect() as connection, self._deadline(connection):
                     result = connection.execute(statement, values)
-                    # all() fetches in one call; iterating would fetch row by row.
-                    return [dict(row) for row in result.mappings().all()]
+                    return self._fetch_capped(result.mappings(), operation)
             except SQLAlchemyError as exc:
                 raise self._translate(exc) from exc
             except (sqlite3.Error, OSError) as exc:
                 raise self._translate(exc) from exc
+
+    def _fetch_capped(self, result: Any, operation: str) -> list[dict[str, Any]]:
+        """The rows of `result` up to `byte_cap` approximate bytes; a longer result is cut
+        there, logged and remembered in `last_cut`, rather than failed: half a catalog says
+        more than an error."""
+        kept: list[dict[str, Any]] = []
+        total = 0
+        # Chunks, not all(): a result far over the cap stops being fetched (and decoded) once
+        # the cap is reached, while one fetch per chunk keeps the driver round trips few.
+        while chunk := result.fetchmany(_FETCH_CHUNK):
+            for row in chunk:
+                record = dict(row)
+                total += _row_bytes(record)
+                if total > self.byte_cap:
+                    self.last_cut = self.byte_cap
+                    logger.warning(
+                        "warehouse %s result at %s cut at %d bytes after %d rows "
+                        "(PIPEBOT_WAREHOUSE__BYTE_CAP)",
+                        operation,
+                        self.where,
+                        self.byte_cap,
+                        len(kept),
+                    )
+                    result.close()
+                    return kept
+                kept.append(record)
+        return kept
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
@@ -325,8 +460,10 @@ class Catalog:
 
     @contextmanager
     def _deadline(self, connection: Connection) -> Iterator[None]:
-        if self.dialect == "postgresql":
-            yield  # statement_timeout, set per transaction by _on_begin
+        if self.dialect in ("postgresql", "snowflake", "redshift"):
+            # The server enforces it: statement_timeout set per transaction (PostgreSQL) or per
+            # session at connect (Redshift; Snowflake's STATEMENT_TIMEOUT_IN_SECONDS).
+            yield
             return
         raw: Any = connection.connection.dbapi_connection
         lock = threading.Lock()
@@ -357,11 +494,73 @@ class Catalog:
                 return self._postgres_engine(url)
             if self.dialect == "duckdb":
                 return self._duckdb_engine(url)
+            if self.dialect == "snowflake":
+                return self._snowflake_engine(url)
+            if self.dialect == "redshift":
+                return self._redshift_engine(url)
             return self._sqlite_engine(url)
         except (NoSuchModuleError, ImportError) as exc:
+            if self.dialect in EXTRAS:
+                logger.debug("warehouse driver import failed: %s", exc)
+                raise missing_extra(self.dialect) from None
             raise ConfigError(
                 f"the {self.dialect} driver for the warehouse URL is not installed ({exc})"
             ) from None
+
+    def _snowflake_engine(self, url: URL) -> Engine:
+        """Tag and timeout travel as session parameters of the login, so every statement of
+        every pooled connection carries them. Snowflake has no read-only session: the role is
+        the write barrier (deploy/warehouse-snowflake-role.sql)."""
+        connect_args: dict[str, Any] = {
+            "session_parameters": {
+                "QUERY_TAG": QUERY_TAG,
+                "STATEMENT_TIMEOUT_IN_SECONDS": max(1, math.ceil(self.statement_timeout)),
+            },
+            "login_timeout": max(1, math.ceil(min(self.statement_timeout, 60))),
+        }
+        lifted: dict[str, Any] = {
+            k: url.query[k] for k in _SNOWFLAKE_CONNECT_ARGS if k in url.query
+        }
+        if "port" in lifted:
+            lifted["port"] = int(str(lifted["port"]))
+        connect_args.update(lifted)
+        url = url.difference_update_query(list(lifted))
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args=connect_args
+        )
+
+    def _redshift_engine(self, url: URL) -> Engine:
+        if url.drivername == "redshift":
+            url = url.set(drivername="redshift+psycopg2")
+        timeout_ms = max(1, round(self.statement_timeout * 1000))
+        session = tuple(s.format(timeout_ms=timeout_ms) for s in self.sql.session)
+        psycopg2 = url.get_driver_name() == "psycopg2"
+        connect_args: dict[str, Any] = {}
+        if psycopg2:
+            connect_args = {
+                "connect_timeout": max(1, math.ceil(min(self.statement_timeout, 30))),
+                "application_name": "pipebot (read-only catalog)",
+            }
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args=connect_args
+        )
+
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            if psycopg2:
+                # psycopg2 then opens every transaction with BEGIN READ ONLY, which Redshift
+                # honours (redshift_connector has no such switch: the role is the barrier).
+                dbapi_connection.readonly = True
+            cursor = dbapi_connection.cursor()
+            try:
+                for statement in session:
+                    cursor.execute(statement)
+            finally:
+                cursor.close()
+            if not getattr(dbapi_connection, "autocommit", True):
+                dbapi_connection.commit()
+
+        event.listen(engine, "connect", _on_connect)
+        return engine
 
     def _postgres_engine(self, url: URL) -> Engine:
         if url.drivername in ("postgresql", "postgres"):
@@ -383,6 +582,11 @@ class Catalog:
             # never carries these into someone else's work — and no caller can skip them.
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
+            # Unqualified functions, operators and types resolve in the system catalog only: a
+            # user's public.lower(integer) or public.=(name, integer) would otherwise win the
+            # overload resolution for lower(1) or relname = 1 and run a user's code (pg_temp
+            # last: listed first implicitly, it would let a temporary type shadow a system one).
+            connection.exec_driver_sql("SET LOCAL search_path = pg_catalog, pg_temp")
 
         event.listen(engine, "begin", _on_begin)
         return engine
@@ -423,15 +627,21 @@ class Catalog:
         orig: BaseException = getattr(exc, "orig", None) or exc
         message = self._scrub(_first_line(orig))
         lowered = message.lower()
-        sqlstate = str(getattr(orig, "sqlstate", "") or "")
+        # psycopg names it sqlstate, psycopg2 pgcode.
+        sqlstate = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
         kind = type(orig).__name__
+        errno = getattr(orig, "errno", None) if self.dialect == "snowflake" else None
+        if errno is not None:
+            translated = self._snowflake_error(int(errno), message)
+            if translated is not None:
+                return translated
         timed_out = f"statement timed out after {_seconds(self.statement_timeout)}"
         if sqlstate == "57014" or kind == "InterruptException" or lowered == "interrupted":
             return UpstreamUnavailable(
                 SYSTEM, f"{timed_out} (PIPEBOT_WAREHOUSE__STATEMENT_TIMEOUT)"
             )
         if (
-            self.dialect == "postgresql"
+            self.dialect in ("postgresql", "redshift")
             and (not sqlstate or sqlstate.startswith("08"))
             and kind in ("OperationalError", "InterfaceError")
         ):
@@ -471,10 +681,26 @@ class Catalog:
             return UpstreamNotFound(SYSTEM, message)
         return UpstreamError(SYSTEM, f"catalog query failed at {self.where}: {message}")
 
+    def _snowflake_error(self, errno: int, message: str) -> SourceError | None:
+        # Error numbers: snowflake.connector.errorcode and docs.snowflake.com error messages.
+        if errno == 604:  # "Statement reached its statement or warehouse timeout"
+            return UpstreamUnavailable(
+                SYSTEM,
+                f"statement timed out after {_seconds(self.statement_timeout)} "
+                "(PIPEBOT_WAREHOUSE__STATEMENT_TIMEOUT)",
+            )
+        if errno in (250001, 390100, 390144, 390318, 394304):  # login refused, bad key/token
+            return UpstreamAuthError(SYSTEM, f"authentication failed at {self.where}: {message}")
+        if errno in (250003, 251011, 251012):  # network, login or request timeout
+            return UpstreamUnavailable(SYSTEM, f"cannot connect to {self.where} ({message})")
+        if errno == 2003:  # "does not exist or not authorized"
+            return UpstreamNotFound(SYSTEM, message)
+        return None
+
     def _scrub(self, message: str) -> str:
         message = _URL_CREDENTIALS.sub(r"\1:***@", message)
-        if self._password:
-            message = message.replace(self._password, "***")
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
         return message
 
     def _check(self, *, ok: bool, detail: str) -> Check:
@@ -484,6 +710,9 @@ class Catalog:
 
     def _version(self) -> str:
         info = getattr(self._engine.dialect, "server_version_info", None)
+        if self.dialect in ("snowflake", "redshift"):
+            name = "Snowflake" if self.dialect == "snowflake" else "Redshift"
+            return f"{name} {'.'.join(str(p) for p in info)}" if info else name
         if self.dialect == "sqlite":
             return f"SQLite {sqlite3.sqlite_version}"
         if self.dialect == "duckdb":
@@ -493,7 +722,67 @@ class Catalog:
         return f"PostgreSQL {'.'.join(str(p) for p in info)}" if info else ""
 
 
+def missing_extra(backend: str) -> ConfigError:
+    """The one line a person sees when a warehouse's driver extra is not installed."""
+    name, extra = EXTRAS[backend]
+    return ConfigError(f"{name} support is not installed: pip install 'pipebot[{extra}]'")
+
+
+def _require_driver(url: URL, backend: str) -> None:
+    """Raise `missing_extra` unless the URL's SQLAlchemy dialect and its DB-API driver load."""
+    try:
+        dialect = url.get_dialect()
+        dialect.import_dbapi()
+    except (NoSuchModuleError, ImportError) as exc:
+        logger.debug("warehouse driver import failed: %s", exc)
+        raise missing_extra(backend) from None
+
+
 # --- row mapping ---------------------------------------------------------------------------
+
+_FETCH_CHUNK = 1000
+_ABILITIES_SHOWN = 5
+
+
+def _row_bytes(row: Mapping[str, Any]) -> int:
+    """A row's size for the byte cap, cheaply: characters of text, 8 per other value.
+
+    Exact sizes would cost a serialisation per row; this is close for catalog rows (names,
+    types, arrays of them) and never undercounts a long text, which is what the cap is for.
+    """
+    size = 0
+    for value in row.values():
+        if value is None:
+            continue
+        if isinstance(value, str | bytes):
+            size += len(value)
+        elif isinstance(value, list | tuple):
+            try:
+                size += sum(map(len, value))  # arrays of names and types
+            except TypeError:
+                size += 8 * len(value)  # of numbers, booleans (or with NULLs: close enough)
+        else:
+            size += 8
+    return size
+
+
+def table_from_row(database: str, row: Mapping[str, Any]) -> Table:
+    """A `Table` from one relations row (see sql.py for its columns)."""
+    return Table(
+        database=database,
+        schema=str(row["schema_name"]),
+        name=str(row["table_name"]),
+        kind=str(row["kind"] or "table"),
+        columns=_columns(
+            row["column_names"],
+            row["column_types"],
+            row["column_nullable"],
+            row["column_ordinals"],
+        ),
+        row_count=_int(row["row_count"]),
+        last_altered=_timestamp(row["last_altered"]),
+        size_bytes=_int(row["size_bytes"]),
+    )
 
 
 @contextmanager
@@ -576,16 +865,22 @@ def _close(name: str, candidates: Sequence[str]) -> list[str]:
 
 
 def _where(url: URL, dialect: str) -> str:
-    if dialect == "postgresql":
+    if dialect in ("postgresql", "redshift"):
         host = url.host or "local socket"
-        port = f":{url.port}" if url.port else ("" if url.host is None else ":5432")
+        default = ":5432" if dialect == "postgresql" else ":5439"
+        port = f":{url.port}" if url.port else ("" if url.host is None else default)
         return f"{host}{port}/{url.database or ''}"
+    if dialect == "snowflake":
+        # account/database[/schema]; the account is the URL's host part.
+        return f"{url.host or ''}/{url.database or ''}".rstrip("/")
     return url.database or ":memory:"
 
 
 def _database_name(url: URL, dialect: str) -> str:
-    if dialect == "postgresql":
+    if dialect in ("postgresql", "redshift"):
         return url.database or ""
+    if dialect == "snowflake":
+        return (url.database or "").split("/", 1)[0]
     database = url.database or ""
     return Path(database).stem if database and database != ":memory:" else "memory"
 

@@ -14,9 +14,15 @@ with sqlglot in the warehouse's dialect and refuses, with `SqlRefused` naming th
   Snowflake/BigQuery ``INFORMATION_SCHEMA``, Redshift ``svv_*`` views — minus catalog relations
   that hold data rather than metadata (password hashes, statistics samples, other sessions' query
   text, stored secrets);
-- a function sqlglot does not model unless the policy lists it as a pure catalog function, and
-  any function known to have side effects or to read outside the database (``pg_terminate_backend``,
-  ``set_config``, ``lo_import``, ``dblink``, ``pg_read_file``, ``read_csv``, ``glob``, …);
+- any function not on the allow-list: functions sqlglot models must be one of `SAFE_FUNCTIONS`
+  (aggregates, window, string, date, math, JSON and array built-ins, whatever the dialect calls
+  them), others must be listed in the dialect's policy as pure built-ins; functions known to have
+  side effects or to read outside the database (``pg_terminate_backend``, ``set_config``,
+  ``lo_import``, ``dblink``, ``pg_read_file``, ``read_csv``, ``glob``, …) are named as such;
+- a type outside the system catalog, in ``CAST(… AS t)``, ``…::t`` or anywhere else (sqlglot
+  reads an unknown or schema-qualified type as user-defined): a cast to a user's type runs that
+  type's input or cast function, which can do anything — write rows through ``dblink`` included;
+- ``OPERATOR(schema.op)`` outside ``pg_catalog``: a user's operator runs a user's function;
 - text sqlglot cannot parse.
 
 A statement that passes gets a row cap: a ``LIMIT`` is added when missing and lowered when larger
@@ -99,6 +105,7 @@ _PG_SIDE_EFFECTS: Mapping[str, str] = {
     "pg_try_advisory_lock": "takes a lock",
     "pg_advisory_lock_shared": "takes a lock",
     "set_config": "changes a setting",
+    "current_setting": "can read secrets in custom settings (e.g. app.jwt_secret)",
     "nextval": "advances a sequence",
     "setval": "changes a sequence",
     "txid_current": "assigns a transaction id",
@@ -215,6 +222,35 @@ _PG_FUNCTIONS = frozenset(
         "to_regclass",
         "quote_ident",
         "version",
+        # privileges of the login itself (integrations.warehouse.privileges)
+        "has_database_privilege",
+        "has_function_privilege",
+        "has_column_privilege",
+        "has_sequence_privilege",
+        "pg_has_role",
+        "has_foreign_data_wrapper_privilege",
+        "has_server_privilege",
+        # more of the catalog's own accessors
+        "pg_get_expr",
+        "pg_get_constraintdef",
+        "pg_get_indexdef",
+        "pg_table_is_visible",
+        "pg_size_pretty",
+        "pg_stat_get_dead_tuples",
+        "pg_stat_get_last_analyze_time",
+        "pg_stat_get_last_vacuum_time",
+        "pg_stat_get_last_autovacuum_time",
+        # pure built-ins sqlglot does not model
+        "age",
+        "date_part",
+        "octet_length",
+        "char_length",
+        "json_agg",
+        "jsonb_agg",
+        "json_object_agg",
+        "jsonb_object_agg",
+        "regexp_matches",
+        "array_length",
     }
 )
 
@@ -293,7 +329,19 @@ POLICIES: Mapping[str, CatalogPolicy] = {
     "duckdb": CatalogPolicy(
         schemas={"information_schema": None, "pg_catalog": None},
         table_functions=_DUCKDB_CATALOG,
-        functions=frozenset({"current_database", "current_schema", "list", "struct_pack"}),
+        functions=frozenset(
+            {
+                "current_database",
+                "current_schema",
+                "list",
+                "struct_pack",
+                "epoch",
+                "epoch_ms",
+                "strftime",
+                "len",
+                "now",
+            }
+        ),
         denied=_DUCKDB_FILE_READERS,
     ),
     "sqlite": CatalogPolicy(
@@ -302,25 +350,79 @@ POLICIES: Mapping[str, CatalogPolicy] = {
         ),
         bare_relations_any_schema=True,
         table_functions=_SQLITE_CATALOG,
-        functions=frozenset({"json_array", "json_group_object", "sqlite_version"}),
+        functions=frozenset(
+            {
+                "json_array",
+                "json_group_object",
+                "sqlite_version",
+                "julianday",
+                "datetime",
+                "date",
+                "time",
+                "strftime",
+                "printf",
+                "instr",
+                "substr",
+                "total",
+            }
+        ),
         denied=_SQLITE_SIDE_EFFECTS,
     ),
     "snowflake": CatalogPolicy(
         schemas={"information_schema": None},
-        functions=frozenset({"object_construct", "object_construct_keep_null"}),
+        functions=frozenset(
+            {
+                "object_construct",
+                "object_construct_keep_null",
+                "listagg",
+                "iff",
+                "nvl",
+                "zeroifnull",
+                "to_varchar",
+                "try_to_number",
+                "to_timestamp_ltz",
+                "to_timestamp_ntz",
+                "sysdate",
+                "div0",
+                "array_size",
+            }
+        ),
         # INFORMATION_SCHEMA's table functions (QUERY_HISTORY() …) are not in table_functions,
         # so other sessions' query text stays out of reach.
     ),
     "bigquery": CatalogPolicy(
         # JOBS*, SESSIONS* … hold query text and results metadata of other users: not listed.
         schemas={"information_schema": _BIGQUERY_METADATA},
+        functions=frozenset(
+            {
+                "format_timestamp",
+                "timestamp_millis",
+                "timestamp_seconds",
+                "to_json_string",
+                "json_value",
+                "ifnull",
+            }
+        ),
     ),
     "redshift": CatalogPolicy(
         # STL/SVL/SYS views in pg_catalog hold query text (stl_querytext, sys_query_history …),
         # so pg_catalog is limited to metadata relations rather than open like on PostgreSQL.
         schemas={"information_schema": None, "pg_catalog": _REDSHIFT_CATALOG},
         bare_relations=_REDSHIFT_CATALOG,
-        functions=frozenset({"format_type", "has_schema_privilege", "has_table_privilege"}),
+        functions=frozenset(
+            {
+                "format_type",
+                "has_schema_privilege",
+                "has_table_privilege",
+                "has_database_privilege",
+                "pg_get_late_binding_view_cols",
+                "getdate",
+                "sysdate",
+                "nvl",
+                "charindex",
+                "listagg",
+            }
+        ),
         function_schemas=frozenset({"pg_catalog"}),
         denied={
             "pg_user_info": "holds password hashes",
@@ -388,6 +490,72 @@ _FORBIDDEN_FUNCTIONS: Mapping[str, str] = {
     "NextValueFor": "advances a sequence",
     "ToFile": "reads a staged file",
 }
+
+# The functions sqlglot models that may be called: pure built-ins, by sqlglot class name (one
+# class covers a function's spellings across dialects, e.g. DATE_TRUNC/TIMESTAMP_TRUNC). Anything
+# else sqlglot models is refused, so a new sqlglot class is refused until someone vouches for it.
+SAFE_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        # syntax that sqlglot models as functions
+        "And", "Or", "Xor", "Cast", "TryCast", "Case", "If", "Coalesce", "Nullif", "Nvl2",
+        "Exists", "Extract", "Array", "Struct", "Collate", "Unnest", "Explode", "Posexplode",
+        "Flatten",
+        # aggregates
+        "Count", "CountIf", "Sum", "Avg", "Min", "Max", "ArrayAgg", "ArrayConcatAgg",
+        "ArrayUniqueAgg", "GroupConcat", "JSONArrayAgg", "JSONObjectAgg", "JSONBObjectAgg",
+        "ObjectAgg", "AnyValue", "ApproxDistinct", "ApproxQuantile", "LogicalAnd", "LogicalOr",
+        "Median", "Mode", "PercentileCont", "PercentileDisc", "Quantile", "Stddev", "StddevPop",
+        "StddevSamp", "Variance", "VariancePop", "Corr", "CovarPop", "CovarSamp", "ArgMax",
+        "ArgMin", "First", "Last", "BitwiseAndAgg", "BitwiseOrAgg", "Grouping",
+        # window
+        "RowNumber", "Rank", "DenseRank", "PercentRank", "CumeDist", "Ntile", "Lag", "Lead",
+        "FirstValue", "LastValue", "NthValue",
+        # text
+        "Lower", "Upper", "Length", "ByteLength", "BitLength", "Substring", "SubstringIndex",
+        "Trim", "Concat", "ConcatWs", "Replace", "Translate", "StrPosition", "Left", "Right",
+        "Pad", "Initcap", "Reverse", "Repeat", "Split", "SplitPart", "StartsWith", "EndsWith",
+        "Contains", "RegexpLike", "RegexpILike", "RegexpExtract", "RegexpExtractAll",
+        "RegexpReplace", "RegexpSplit", "RegexpCount", "RegexpSubstr", "Ascii", "Chr", "Format",
+        "MD5", "SHA", "SHA2", "Levenshtein", "Hex", "Unhex", "ToChar", "ToBase64", "FromBase64",
+        "Normalize", "Unicode", "ArrayToString", "StringToArray", "Stuff", "String",
+        # dates and times
+        "CurrentDate", "CurrentTime", "CurrentTimestamp", "CurrentTimestampLTZ",
+        "CurrentDatetime", "Localtime", "Localtimestamp", "Systimestamp", "UtcDate", "UtcTime",
+        "UtcTimestamp", "Date", "Datetime", "Timestamp", "Time", "DateAdd", "DateSub",
+        "DateDiff", "DateTrunc", "DatetimeAdd", "DatetimeSub", "DatetimeDiff", "DatetimeTrunc",
+        "TimestampAdd", "TimestampSub", "TimestampDiff", "TimestampTrunc", "TimeAdd", "TimeSub",
+        "TimeDiff", "TimeTrunc", "TsOrDsAdd", "TsOrDsDiff", "TsOrDsToDate", "TsOrDsToTimestamp",
+        "TsOrDsToDatetime", "TsOrDsToTime", "TsOrDsToDateStr", "StrToDate", "StrToTime",
+        "StrToUnix", "TimeToStr", "TimeStrToTime", "TimeStrToDate", "TimeStrToUnix",
+        "TimeToTimeStr", "TimeToUnix", "UnixToTime", "UnixToStr", "UnixToTimeStr",
+        "UnixSeconds", "UnixMillis", "UnixMicros", "UnixDate", "DateFromParts",
+        "TimestampFromParts", "LastDay", "AddMonths", "MonthsBetween", "Year", "Quarter",
+        "Month", "Week", "WeekOfYear", "Day", "DayOfMonth", "DayOfWeek", "DayOfWeekIso",
+        "DayOfYear", "Hour", "Minute", "Second", "Dayname", "Monthname", "ConvertTimezone",
+        "MakeInterval", "JustifyDays", "JustifyHours", "JustifyInterval", "DateBin",
+        "DateStrToDate", "DateToDateStr",
+        # numbers
+        "Abs", "Round", "Ceil", "Floor", "Trunc", "Sign", "Sqrt", "Cbrt", "Pow", "Exp", "Ln",
+        "Log", "Greatest", "Least", "Pi", "Degrees", "Radians", "SafeDivide", "SafeAdd",
+        "SafeSubtract", "SafeMultiply", "WidthBucket", "ToNumber", "ToDouble", "ToBoolean",
+        "Typeof", "IsNan", "IsInf",
+        # JSON, arrays, structs
+        "JSONExtract", "JSONExtractScalar", "JSONExtractArray", "JSONBExtract",
+        "JSONBExtractScalar", "JSONBContains", "JSONObject", "JSONArray", "JSONFormat",
+        "JSONKeys", "JSONType", "ParseJSON", "CheckJson", "ArraySize", "ArrayContains",
+        "ArrayContainsAll", "ArrayOverlaps", "ArrayConcat", "ArraySlice", "ArrayDistinct",
+        "ArrayPosition", "ArraySort", "ArrayFirst", "ArrayLast", "ArrayMax", "ArrayMin",
+        "ArrayAppend", "ArrayPrepend", "ArrayFilter", "Transform", "StructExtract", "MapKeys",
+        "ToArray",
+        # who and where
+        "CurrentUser", "SessionUser", "CurrentRole", "CurrentSchema", "CurrentSchemas",
+        "CurrentDatabase", "CurrentCatalog", "CurrentAccount", "CurrentWarehouse",
+        "CurrentRegion", "CurrentVersion",
+    }
+)  # fmt: skip
+
+# OPERATOR(schema.op) may name only the system catalog's operators.
+_OPERATOR_SCHEMAS = frozenset({"pg_catalog"})
 
 _WHAT: Mapping[str, str] = {
     "Insert": "INSERT writes rows",
@@ -550,6 +718,10 @@ class SqlGuard:
                 raise self._refuse("only named parameters (:name) are allowed")
             if isinstance(node, exp.Func):
                 self._check_function(node)
+            if isinstance(node, exp.DataType):
+                self._check_type(node)
+            if isinstance(node, exp.Operator):
+                self._check_operator(node)
             if isinstance(node, exp.Table):
                 relations.append(self._check_table(node))
         return [r for r in relations if r]
@@ -567,13 +739,43 @@ class SqlGuard:
                     f"function {parent.this.sql(self.dialect)}.{_func_name(func)}() is outside "
                     "the catalog; only built-in catalog functions may be called"
                 )
-        if not isinstance(func, exp.Anonymous):
+        if not isinstance(func, exp.Anonymous | exp.AnonymousAggFunc):
+            if kind not in SAFE_FUNCTIONS:
+                raise self._refuse(
+                    f"function {self._shown_name(func)}() is not on the allow-list of "
+                    "built-in functions"
+                )
             return
         name = func.name.lower()
         if name in self._denied:
             raise self._refuse(f"function {name}() {self._denied[name]}")
         if name not in self._functions:
             raise self._refuse(f"function {name}() is not an allowed catalog function")
+
+    def _check_type(self, node: exp.DataType) -> None:
+        # sqlglot knows the system types of every dialect; anything else — public.sometype, a
+        # domain, an enum, an unknown bare name — is a user's type, whose input and cast
+        # functions are a user's code.
+        if node.this is exp.DataType.Type.USERDEFINED:
+            shown = str(node.args.get("kind") or node.sql(self.dialect))
+            raise self._refuse(
+                f"type {shown} is outside the system catalog (a cast to a user-defined type "
+                "runs a user-defined function)"
+            )
+
+    def _check_operator(self, node: exp.Operator) -> None:
+        operator = str(node.args.get("operator") or "")
+        schema, _, _ = operator.rpartition(".")
+        if self._norm(schema.strip()) not in _OPERATOR_SCHEMAS:
+            raise self._refuse(
+                f"OPERATOR({operator}) is outside the system catalog (a user-defined operator "
+                "runs a user-defined function)"
+            )
+
+    def _shown_name(self, func: exp.Func) -> str:
+        # The name as the dialect spells it (DATE_TRUNC, not sqlglot's TimestampTrunc).
+        match = re.match(r"[A-Za-z_][\w$]*", func.sql(self.dialect))
+        return match.group(0).lower() if match else _func_name(func)
 
     def _check_table(self, table: exp.Table) -> str:
         if isinstance(table.this, exp.Func):

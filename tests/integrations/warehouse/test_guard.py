@@ -431,3 +431,136 @@ def test_arbitrary_text_is_refused_or_a_capped_select(sql: str, dialect: str) ->
     parsed = sqlglot.parse_one(guarded.sql, read=guarded.dialect)
     assert isinstance(parsed, sqlglot.exp.Select | sqlglot.exp.SetOperation)
     assert guarded.limit <= 10
+
+
+# --- types, operators and the function allow-list --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "reason"),
+    [
+        ("postgresql", "SELECT CAST(1 AS public.sometype)", "type public.sometype is outside"),
+        ("postgresql", "SELECT 1::public.sometype", "type public.sometype is outside"),
+        ("postgresql", "SELECT '(1)'::sometype", "type sometype is outside the system catalog"),
+        ("postgresql", "SELECT CAST(x AS public.t[]) FROM pg_catalog.pg_class", "public.t"),
+        ("postgresql", "SELECT 1 OPERATOR(public.@@@) 2", "OPERATOR(public.@@@) is outside"),
+        ("postgresql", "SELECT 1 OPERATOR(@@@) 2", "OPERATOR(@@@) is outside"),
+        ("postgresql", "SELECT gen_random_uuid()", "gen_random_uuid() is not on the allow-list"),
+        ("postgresql", "SELECT random()", "random() is not on the allow-list"),
+        ("postgresql", "SELECT current_setting('app.secret')", "can read secrets"),
+        ("duckdb", "SELECT CAST(1 AS mood)", "type mood is outside the system catalog"),
+        ("duckdb", "SELECT uuid()", "not on the allow-list"),
+        ("snowflake", "SELECT CAST(1 AS analytics.public.t)", "cannot parse"),
+        ("snowflake", "SELECT 1::t", "cannot parse"),
+        ("snowflake", "SELECT uuid_string()", "uuid_string() is not on the allow-list"),
+        ("snowflake", "SELECT SYSTEM$WHITELIST()", "not an allowed catalog function"),
+        ("bigquery", "SELECT ML.PREDICT(MODEL m, TABLE t)", "refused"),
+        ("redshift", "SELECT CAST(1 AS public.t)", "cannot parse"),
+        ("duckdb", "SELECT 1::main.mood", "type main.mood is outside"),
+    ],
+)
+def test_user_types_operators_and_unlisted_functions_are_refused(
+    dialect: str, sql: str, reason: str
+) -> None:
+    assert reason in refused(dialect, sql)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("postgresql", "SELECT CAST(c.oid AS BIGINT), c.relname::text FROM pg_catalog.pg_class c"),
+        ("postgresql", "SELECT CAST('pg_catalog.pg_class' AS REGCLASS), 1::oid, 'x'::name"),
+        ("postgresql", "SELECT 1 OPERATOR(pg_catalog.+) 2"),
+        (
+            "postgresql",
+            "SELECT lower(relname), length(relname), count(*), string_agg(relname, ','), "
+            "date_trunc('day', now()), coalesce(NULL, 1), greatest(1, 2), round(1.5), "
+            "row_number() OVER (ORDER BY relname), jsonb_agg(relname) "
+            "FROM pg_catalog.pg_class GROUP BY relname",
+        ),
+        (
+            "snowflake",
+            "SELECT DATEADD(day, -1, CURRENT_TIMESTAMP()), IFF(row_count > 0, 1, 0), "
+            "TO_VARCHAR(last_altered), LISTAGG(table_name, ','), SUM(bytes) "
+            "FROM information_schema.tables GROUP BY 1, 2, 3",
+        ),
+        (
+            "bigquery",
+            "SELECT TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), creation_time, SECOND), COUNTIF(TRUE) "
+            "FROM `region-us`.INFORMATION_SCHEMA.TABLES GROUP BY 1",
+        ),
+        ("duckdb", "SELECT list(table_name), strftime(now(), '%Y') FROM duckdb_tables()"),
+        ("sqlite", "SELECT group_concat(name), julianday('now') FROM sqlite_master"),
+    ],
+)
+def test_system_types_operators_and_common_builtins_are_accepted(dialect: str, sql: str) -> None:
+    SqlGuard(dialect, row_cap=10).check(sql)
+
+
+def test_the_allow_list_names_real_sqlglot_functions_and_none_that_write() -> None:
+    from sqlglot import exp
+
+    from integrations.warehouse import guard
+
+    for name in guard.SAFE_FUNCTIONS:
+        cls = getattr(exp, name, None)
+        assert isinstance(cls, type) and issubclass(cls, exp.Func), name
+    assert not guard.SAFE_FUNCTIONS & set(guard._FORBIDDEN_FUNCTIONS)
+
+
+def test_pipebots_own_privilege_check_passes_the_guard() -> None:
+    from integrations.warehouse.privileges import POSTGRES_SQL
+
+    guarded = SqlGuard("postgresql", row_cap=1000).check(POSTGRES_SQL)
+    assert "pg_catalog.pg_roles" in guarded.relations
+
+
+@st.composite
+def calls(draw: st.DrawFn) -> tuple[str, str]:
+    """A function call sqlglot parses, by a random name or a built-in one, in a catalog read."""
+    dialect = draw(st.sampled_from(DIALECTS))
+    relation, columns = draw(st.sampled_from(CATALOG_RELATIONS[dialect]))
+    name = draw(
+        st.one_of(
+            identifiers,
+            st.sampled_from(
+                ["lower", "upper", "count", "sum", "abs", "random", "uuid", "md5", "now", "exp"]
+            ),
+        )
+    )
+    column = draw(st.sampled_from(columns))
+    return dialect, f"SELECT {name}(r.{column}) FROM {relation} AS r"
+
+
+@PROPERTY
+@given(case=calls())
+def test_a_call_is_accepted_only_when_its_function_is_allowed(case: tuple[str, str]) -> None:
+    from sqlglot import exp
+
+    from integrations.warehouse import guard
+
+    dialect, sql = case
+    checker = SqlGuard(dialect, row_cap=10)
+    try:
+        parsed = sqlglot.parse_one(sql, read=checker.dialect)
+    except sqlglot.errors.ParseError:
+        return
+    funcs = [
+        f
+        for f in parsed.find_all(exp.Func)
+        if not isinstance(f, exp.Table) and f.parent is not None
+    ]
+    allowed = all(
+        (f.name.lower() in checker._functions and f.name.lower() not in checker._denied)
+        if isinstance(f, exp.Anonymous | exp.AnonymousAggFunc)
+        else type(f).__name__ in guard.SAFE_FUNCTIONS
+        for f in funcs
+    )
+    try:
+        checker.check(sql)
+    except SqlRefused:
+        accepted = False
+    else:
+        accepted = True
+    if accepted:
+        assert allowed, sql

@@ -154,3 +154,17 @@ def test_postgres_statistics_come_from_per_relation_functions() -> None:
 
     assert "pg_stat_get_live_tuples(c.oid)" in POSTGRES.relations
     assert "pg_stat_get_last_autoanalyze_time(c.oid)" in POSTGRES.relations
+
+
+def test_every_statement_file_is_used_and_plain_sql() -> None:
+    from integrations.warehouse.sql import QUERIES
+
+    used = {text.strip() for sql in CATALOG_SQL.values() for text in statements(sql).values()} | {
+        bigquery("us").schemas.strip(),
+        bigquery("us").relations.strip(),
+    }
+    files = sorted(QUERIES.glob("*/*.sql"))
+    assert len(files) == 14
+    for path in files:
+        body = path.read_text().strip()
+        assert body.replace("{views}", "`region-us`.INFORMATION_SCHEMA") in used, path

@@ -1,0 +1,6 @@
+SELECT n.nspname AS schema_name,
+       has_schema_privilege(n.nspname, 'USAGE') AS usable
+FROM pg_catalog.pg_namespace AS n
+WHERE n.nspname <> 'information_schema'
+  AND n.nspname NOT LIKE 'pg\_%'
+ORDER BY n.nspname

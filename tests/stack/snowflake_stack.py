@@ -1,0 +1,122 @@
+"""fakesnow in server mode, for the Snowflake catalog tests.
+
+    with SnowflakeStack() as stack:                  # cached venv → `fakesnow -s -p PORT`
+        out = stack.run({"url": stack.url("analytics", "mart"), "ddl": [...], "calls": [...]})
+
+fakesnow 0.12.1 needs snowflake-connector-python 4.x, which goes with snowflake-sqlalchemy 1.11
+and SQLAlchemy 2.0, while pipebot's own venv has SQLAlchemy 2.1 (and a 5.x connector cannot
+log in to fakesnow's server). So fakesnow, the real connector and the real dialect live in their
+own venv (``.cache/venvs/fakesnow-<hash of snowflake-constraints.txt>``, built once under a file
+lock like the Airflow harness), and pipebot's catalog code runs there too, from the work tree:
+`run` starts ``snowflake_runner.py`` in that venv, which drives `Catalog` and the warehouse tools
+against the server and prints JSON. pipebot's SQLAlchemy range (>=2.0.40) includes 2.0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.stack.airflow_stack import REPO_ROOT, StackError, _tail, ensure_venv, free_port
+
+CONSTRAINTS = Path(__file__).resolve().parent / "snowflake-constraints.txt"
+RUNNER = Path(__file__).resolve().parent / "snowflake_runner.py"
+
+
+def venv_dir() -> Path:
+    digest = hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest()[:10]
+    return REPO_ROOT / ".cache" / "venvs" / f"fakesnow-{digest}"
+
+
+class SnowflakeStack:
+    """One fakesnow server on a free port, in-memory databases, stopped on exit."""
+
+    def __init__(self) -> None:
+        self.venv = venv_dir()
+        self.port = free_port()
+        self.python = self.venv / "bin" / "python"
+        self._home = Path(tempfile.mkdtemp(prefix="pipebot-fakesnow-"))
+        self.log = self._home / "fakesnow.log"  # its tail goes into every StackError
+        self.venv_s: float | None = None
+        self.venv_built = False
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str, schema: str | None = None, **query: str) -> str:
+        """A pipebot warehouse URL for this server (account ``fakesnow``, plain HTTP)."""
+        path = f"{database}/{schema}" if schema else database
+        params = {"host": "127.0.0.1", "port": str(self.port), "protocol": "http", **query}
+        return f"snowflake://fake:snow@fakesnow/{path}?" + "&".join(
+            f"{k}={v}" for k, v in params.items()
+        )
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        started = time.monotonic()
+        self.venv_built = not (self.venv / ".pipebot-ready").exists()
+        ensure_venv(self.venv, ("--requirement", str(CONSTRAINTS)))
+        self.venv_s = time.monotonic() - started
+        with open(self.log, "wb") as log:
+            self._process = subprocess.Popen(
+                [str(self.venv / "bin" / "fakesnow"), "-s", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # fakesnow makes a stage directory per server in TMPDIR: ours goes with stop().
+                env={"PATH": "/usr/bin:/bin", "HOME": str(self._home), "TMPDIR": str(self._home)},
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise StackError(
+                    f"fakesnow exited ({self._process.returncode}):\n{_tail(self.log)}"
+                )
+            try:
+                # Any HTTP answer (404 on /) means uvicorn is serving.
+                requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)  # polling a starting server, bounded by the deadline
+        self.stop()
+        raise StackError(f"fakesnow did not answer within {timeout:g} s:\n{_tail(self.log)}")
+
+    def run(self, job: dict[str, Any], *, timeout: float = 120.0) -> dict[str, Any]:
+        """Run one `snowflake_runner` job in the fakesnow venv and return its JSON answer."""
+        done = subprocess.run(
+            [str(self.python), str(RUNNER)],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO_ROOT,
+            env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"snowflake runner failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        shutil.rmtree(self._home, ignore_errors=True)
+
+    def __enter__(self) -> SnowflakeStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
