@@ -8,7 +8,6 @@ so the toolset and the playbooks cannot tell the warehouses apart.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from bot.settings import WarehouseSettings
 from bot.tools import Check
 from integrations.errors import UpstreamNotFound
 from integrations.warehouse.guard import SYSTEM
+from integrations.warehouse.names import close_names, no_such_table
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +130,7 @@ class RestCatalog(ABC):
         if found is not None:
             return found
         self._targets(schema)  # a missing schema says so, rather than "no table"
-        names = self._list_names(schema)
-        suggestions = close_names(name, names)
-        hint = f"; did you mean {', '.join(f'{schema}.{s}' for s in suggestions)}?"
-        raise UpstreamNotFound(
-            SYSTEM,
-            f"no table or view {schema}.{name} in {self.where}" + (hint if suggestions else ""),
-            suggestions=[f"{schema}.{s}" for s in suggestions],
-        )
+        raise no_such_table(schema, name, self._list_names(schema), self.where)
 
     # --- doctor ------------------------------------------------------------------------
 
@@ -217,14 +210,6 @@ class RestCatalog(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.where}, schemas={list(self.configured)})"
-
-
-def close_names(name: str, candidates: Sequence[str]) -> list[str]:
-    """Up to five candidates close to `name`, same-name-other-case first."""
-    by_case = [c for c in candidates if c.lower() == name.lower() and c != name]
-    close = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=5)
-    lowered = {c.lower(): c for c in candidates}
-    return list(dict.fromkeys(by_case + [lowered[c] for c in close if lowered[c] != name]))[:5]
 
 
 # --- URLs ----------------------------------------------------------------------------------

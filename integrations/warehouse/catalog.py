@@ -39,7 +39,6 @@ credentials in them::
 
 from __future__ import annotations
 
-import difflib
 import gc
 import json
 import logging
@@ -72,6 +71,7 @@ from integrations.errors import (
 )
 from integrations.warehouse import privileges
 from integrations.warehouse.guard import SYSTEM, SqlGuard
+from integrations.warehouse.names import close_names, no_such_table
 from integrations.warehouse.sql import CATALOG_SQL, QUERY_TAG, CatalogSql
 
 # What this connector opens over SQL. BigQuery and Databricks catalogs are read over their REST
@@ -237,13 +237,7 @@ class Catalog:
         if found:
             return found[0]
         names = [t.name for t in self._relations(targets, None)]
-        suggestions = _close(name, names)
-        hint = f"; did you mean {', '.join(f'{schema}.{s}' for s in suggestions)}?"
-        raise UpstreamNotFound(
-            SYSTEM,
-            f"no table or view {schema}.{name} in {self.where}" + (hint if suggestions else ""),
-            suggestions=[f"{schema}.{s}" for s in suggestions],
-        )
+        raise no_such_table(schema, name, names, self.where)
 
     # --- doctor ------------------------------------------------------------------------
 
@@ -258,7 +252,7 @@ class Catalog:
         problems: list[str] = []
         for name in self.configured:
             if name not in found:
-                close = _close(name, list(found))
+                close = close_names(name, list(found))
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 problems.append(f"schema {name} not found{hint}")
             elif not found[name]:
@@ -324,13 +318,13 @@ class Catalog:
                 SYSTEM,
                 f"schema {schema} is not one of the configured schemas "
                 f"({', '.join(self.configured)}; PIPEBOT_WAREHOUSE__SCHEMAS)",
-                suggestions=_close(schema, list(self.configured)) or list(self.configured),
+                suggestions=close_names(schema, list(self.configured)) or list(self.configured),
             )
         else:
             wanted = [schema]
         for name in wanted:
             if name not in found:
-                suggestions = _close(name, [n for n, usable in found.items() if usable])
+                suggestions = close_names(name, [n for n, usable in found.items() if usable])
                 hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
                 raise UpstreamNotFound(
                     SYSTEM, f"no schema {name} in {self.where}{hint}", suggestions=suggestions
@@ -852,13 +846,6 @@ def _timestamp(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _close(name: str, candidates: Sequence[str]) -> list[str]:
-    by_case = [c for c in candidates if c.lower() == name.lower() and c != name]
-    close = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=5)
-    lowered = {c.lower(): c for c in candidates}
-    return list(dict.fromkeys(by_case + [lowered[c] for c in close if lowered[c] != name]))[:5]
 
 
 # --- messages ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from tests.crash.support import Serve
 from tests.crash.test_kill import running_jobs, wait_for
-from tests.discord.conftest import embed_text, subcommand, wait_until
+from tests.discord.conftest import embed_text, subcommand
 from tests.fakes.airflow_server import GatedAirflow
 from tests.fakes.discord_api import BOT_TOKEN, DATA_CHANNEL_ID, FakeDiscord
 
@@ -69,13 +69,13 @@ def test_an_interaction_running_at_sigkill_is_answered_once(
             airflow.open_gate()
             serve.start()
             if token == "alive":
-                wait_until(
+                fake.wait_until(
                     lambda: any("orders_daily" in a for a in answers(fake, asked.webhook_path)),
                     RECOVERY_S,
                     "the answer in the interaction's response",
                 )
             else:
-                wait_until(
+                fake.wait_until(
                     lambda: any(
                         "failed" in embed_text(m) and "used" in embed_text(m)
                         for m in fake.messages_in(DATA_CHANNEL_ID)

@@ -3,9 +3,8 @@ store, work engine and core; only Discord itself is a local fake server."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,16 +59,6 @@ class DiscordStack:
                 f"not settled: jobs {self.server.engine.counts()}, "
                 f"outbox {self.store.outbox.counts()}"
             )
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
 
 
 @contextmanager

@@ -17,7 +17,6 @@ from tests.discord.conftest import (
     discord_stack,
     embed_text,
     subcommand,
-    wait_until,
 )
 from tests.fakes.discord_api import (
     ALERTS_CHANNEL_ID,
@@ -45,7 +44,7 @@ def test_status_is_deferred_within_3_seconds_and_answered_with_the_same_facts(
     with discord_stack(fake_discord, tmp_path, sources=demo_sources()) as stack:
         interaction = fake_discord.slash(options=subcommand("status"))
         callback = fake_discord.wait_call("POST", re.escape(interaction.callback_path))[0]
-        answered = wait_until(
+        answered = fake_discord.wait_until(
             lambda: original(fake_discord, interaction.webhook_path), what="the answer"
         )
         stack.settle()
@@ -67,14 +66,14 @@ def test_a_mention_opens_a_thread_and_a_follow_up_continues_the_conversation(
 ) -> None:
     fake = stack.fake
     asked = fake.mention("help")
-    thread = wait_until(lambda: fake.channel(asked.id), what="a thread from the mention")
+    thread = fake.wait_until(lambda: fake.channel(asked.id), what="a thread from the mention")
     assert thread["parent_id"] == DATA_CHANNEL_ID
-    wait_until(
+    fake.wait_until(
         lambda: any("status" in embed_text(m) for m in fake.messages_in(asked.id)),
         what="the answer in the thread",
     )
     fake.mention("freshness", channel_id=asked.id)
-    wait_until(lambda: len(fake.messages_in(asked.id)) >= 3, what="the follow-up's answer")
+    fake.wait_until(lambda: len(fake.messages_in(asked.id)) >= 3, what="the follow-up's answer")
     stack.settle()
     # One thread, one conversation with both questions in it.
     assert len(fake.calls_to("POST", r"/channels/\d+/messages/\d+/threads")) == 1
@@ -89,7 +88,7 @@ def test_a_mention_opens_a_thread_and_a_follow_up_continues_the_conversation(
 def test_a_dm_is_answered_in_the_dm(stack: DiscordStack) -> None:
     fake = stack.fake
     asked = fake.dm("help")
-    wait_until(
+    fake.wait_until(
         lambda: any("status" in embed_text(m) for m in fake.messages_in(asked.channel_id)),
         what="an answer in the DM",
     )
@@ -110,7 +109,9 @@ def test_an_unauthorised_role_is_refused_privately_and_nothing_is_queued(
             options=subcommand("incident", action="ack", incident=1), roles=[DATA_ENG_ROLE_ID]
         )
         fake_discord.wait_call("POST", re.escape(allowed.callback_path))
-        wait_until(lambda: original(fake_discord, allowed.webhook_path), what="the answer")
+        fake_discord.wait_until(
+            lambda: original(fake_discord, allowed.webhook_path), what="the answer"
+        )
         stack.settle()
     assert callback.json["type"] == 4
     assert callback.json["data"]["flags"] & FLAG_EPHEMERAL
@@ -133,7 +134,7 @@ def test_an_oversized_answer_is_split_into_valid_messages(stack: DiscordStack) -
             window=timedelta(hours=24),
         )
     interaction = fake.slash(options=subcommand("incidents"))
-    wait_until(lambda: original(fake, interaction.webhook_path), what="the answer")
+    fake.wait_until(lambda: original(fake, interaction.webhook_path), what="the answer")
     stack.settle()
     followups = [
         c.json for c in fake.calls_to("POST", re.escape(interaction.webhook_path)) if c.status < 300
@@ -178,7 +179,7 @@ def test_an_alert_opens_one_incident_thread_a_repeat_is_grouped_and_ack_records_
 
     ack = next(b for b in buttons if b.get("label") == "Acknowledge")
     pressed = fake.press(custom_id=ack["custom_id"], message_id=incident_message["id"])
-    wait_until(lambda: original(fake, pressed.webhook_path), what="the ack's answer")
+    fake.wait_until(lambda: original(fake, pressed.webhook_path), what="the ack's answer")
     stack.settle()
     incident = stack.store.incidents.open_incidents()[0]
     assert incident.acknowledged_by

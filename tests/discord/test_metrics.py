@@ -19,7 +19,7 @@ from integrations.airflow.client import OPERATIONS as AIRFLOW
 from integrations.dbt.cloud import DISCOVERY_OPERATIONS
 from integrations.dbt.cloud import OPERATIONS as DBT_CLOUD
 from integrations.warehouse.catalog import OPERATIONS as WAREHOUSE
-from tests.discord.conftest import DiscordStack, discord_stack, subcommand, wait_until
+from tests.discord.conftest import DiscordStack, discord_stack, subcommand
 from tests.fakes.airflow_server import GatedAirflow
 from tests.fakes.discord_api import ALERTS_CHANNEL_ID, FakeDiscord
 from tests.server.scrape import Scrape
@@ -104,8 +104,8 @@ def test_discord_webhooks_connectors_and_digests_show_in_metrics(
                 }
             ]
         )
-        wait_until(stack.store.digests.schedules, what="the schedule")
-        fake_discord.wait_call("POST", re.escape(scheduled.callback_path))
+        # The schedule is stored before its answer is posted.
+        fake_discord.wait_call("PATCH", re.escape(scheduled.webhook_path) + "/messages/@original")
         (schedule,) = stack.store.digests.schedules()
         slot = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
         assert stack.server.submit(

@@ -15,7 +15,7 @@ from bot.alerts import Post
 from bot.messages import Image, Reply, Section
 from bot.playbooks.schedules import DIGEST_JOB, job_payload
 from integrations.demo import demo_sources
-from tests.discord.conftest import DiscordStack, discord_stack, embed_text, subcommand, wait_until
+from tests.discord.conftest import DiscordStack, discord_stack, embed_text, subcommand
 from tests.fakes.discord_api import ALERTS_CHANNEL_ID, DATA_CHANNEL_ID, GUILD_ID, FakeDiscord
 
 
@@ -32,11 +32,14 @@ def test_the_web_role_defers_and_a_worker_answers(
 ) -> None:
     with discord_stack(fake_discord, tmp_path, store_url=pg_url, role="web") as web:
         asked = fake_discord.slash(options=subcommand("help"))
+        # The job is stored before the interaction is deferred.
         fake_discord.wait_call("POST", re.escape(asked.callback_path))
-        wait_until(lambda: web.server.engine.counts().get("todo", 0) >= 1, what="a queued job")
+        assert web.server.engine.counts().get("todo", 0) >= 1, "a queued job"
         assert original(fake_discord, asked.webhook_path) == [], "the web role does not answer"
         with discord_stack(fake_discord, tmp_path, store_url=pg_url, role="worker") as worker:
-            wait_until(lambda: original(fake_discord, asked.webhook_path), what="the answer")
+            fake_discord.wait_until(
+                lambda: original(fake_discord, asked.webhook_path), what="the answer"
+            )
             worker.settle()
     assert "status" in original(fake_discord, asked.webhook_path)[-1]
 
@@ -55,7 +58,7 @@ def test_a_scheduled_digest_is_posted_to_the_discord_channel_it_was_scheduled_in
             }
         ]
     )
-    wait_until(lambda: original(fake, scheduled.webhook_path), what="the schedule's answer")
+    fake.wait_until(lambda: original(fake, scheduled.webhook_path), what="the schedule's answer")
     assert "Digest scheduled" in original(fake, scheduled.webhook_path)[-1]
     (schedule,) = stack.store.digests.schedules()
     assert (schedule.platform, schedule.workspace, schedule.channel) == (
@@ -99,14 +102,16 @@ def test_follow_ups_without_a_mention_need_the_message_content_intent(
 ) -> None:
     with discord_stack(fake_discord, tmp_path, message_content=message_content) as stack:
         asked = fake_discord.mention("help")
-        wait_until(lambda: len(fake_discord.messages_in(asked.id)) >= 1, what="the answer")
+        fake_discord.wait_until(
+            lambda: len(fake_discord.messages_in(asked.id)) >= 1, what="the answer"
+        )
         stack.settle()
         fake_discord.message(
             "freshness", channel_id=asked.id, author_id="700000000000000001", guild_id=""
         )
         # A mention afterwards proves the gateway delivered the earlier message first.
         fake_discord.mention("incidents", channel_id=asked.id)
-        wait_until(
+        fake_discord.wait_until(
             lambda: any(
                 "No open incidents" in embed_text(m) for m in fake_discord.messages_in(asked.id)
             ),

@@ -450,6 +450,20 @@ class FakeDiscord:
                     )
                 self._lock.wait(remaining)
 
+    def wait_until(self, condition: Callable[[], T], timeout: float = 15.0, what: str = "") -> T:
+        """Block until `condition()` is truthy (and return it): checked now and again after
+        each REST call the fake answers, which is when what a test waits for can change."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = condition()
+                if found:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"not within {timeout} s: {what or condition}")
+                self._lock.wait(remaining)
+
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Block until a connected client has IDENTIFIED and been sent READY + its GUILD_CREATEs."""
         deadline = time.monotonic() + timeout

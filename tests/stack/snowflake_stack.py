@@ -19,11 +19,10 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import requests
 
 from tests.stack.airflow_stack import REPO_ROOT, StackError, _tail, ensure_venv, free_port
 
@@ -62,27 +61,23 @@ class SnowflakeStack:
         self.venv_built = not (self.venv / ".pipebot-ready").exists()
         ensure_venv(self.venv, ("--requirement", str(CONSTRAINTS)))
         self.venv_s = time.monotonic() - started
-        with open(self.log, "wb") as log:
-            self._process = subprocess.Popen(
-                [str(self.venv / "bin" / "fakesnow"), "-s", "-p", str(self.port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # fakesnow makes a stage directory per server in TMPDIR: ours goes with stop().
-                env={"PATH": "/usr/bin:/bin", "HOME": str(self._home), "TMPDIR": str(self._home)},
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise StackError(
-                    f"fakesnow exited ({self._process.returncode}):\n{_tail(self.log)}"
-                )
-            try:
-                # Any HTTP answer (404 on /) means uvicorn is serving.
-                requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)  # polling a starting server, bounded by the deadline
+        self._process = subprocess.Popen(
+            [str(self.venv / "bin" / "fakesnow"), "-s", "-p", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # fakesnow makes a stage directory per server in TMPDIR: ours goes with stop().
+            env={"PATH": "/usr/bin:/bin", "HOME": str(self._home), "TMPDIR": str(self._home)},
+            start_new_session=True,
+        )
+        serving = threading.Event()
+        threading.Thread(
+            target=_copy_output, args=(self._process, self.log, serving), daemon=True
+        ).start()
+        # uvicorn says so once its socket listens; the copier also wakes us when fakesnow exits.
+        if serving.wait(timeout) and self._process.poll() is None:
+            return
+        if self._process.poll() is not None:
+            raise StackError(f"fakesnow exited ({self._process.returncode}):\n{_tail(self.log)}")
         self.stop()
         raise StackError(f"fakesnow did not answer within {timeout:g} s:\n{_tail(self.log)}")
 
@@ -120,3 +115,16 @@ class SnowflakeStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _copy_output(process: subprocess.Popen[bytes], log: Path, serving: threading.Event) -> None:
+    """fakesnow's output into `log` (its tail goes into errors); `serving` is set when uvicorn
+    listens, or when the output ends (the process exited)."""
+    assert process.stdout is not None
+    with log.open("wb") as out:
+        for line in process.stdout:
+            out.write(line)
+            out.flush()
+            if b"Uvicorn running on" in line:
+                serving.set()
+    serving.set()
