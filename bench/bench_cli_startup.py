@@ -3,7 +3,7 @@
 Runs ``pipebot --version`` and ``pipebot --help`` against the floor every command pays — the
 interpreter importing sqlalchemy, pydantic-settings and click — in the same run, median of
 `--runs` each, bytecode present. Target: each at most 1.5× the floor. Also lists the heavy SDKs
-(anthropic, slack_bolt, discord, duckdb, mcp) ``--version`` imports: none.
+(anthropic, slack_bolt, discord, duckdb, mcp, matplotlib) ``--version`` imports: none.
 
     .venv/bin/python bench/bench_cli_startup.py [--runs 11]
 
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PIPEBOT = [sys.executable, "-m", "bot"]
 FLOOR = [sys.executable, "-c", "import sqlalchemy, pydantic_settings, click"]
-HEAVY = ("anthropic", "slack_bolt", "discord", "duckdb", "mcp")
+HEAVY = ("anthropic", "slack_bolt", "discord", "duckdb", "mcp", "matplotlib")
 TARGET = 1.5
 
 

@@ -8,8 +8,14 @@ through the real SDKs: `BigQueryCatalog` (``tables.list`` pages, then one ``tabl
 table on a bounded thread pool) and `DatabricksCatalog` (``tables.list`` pages carry the
 columns: list only).
 
-Prints requests made and time per warehouse, best of `--runs`, and OK/FAILED against the target
-(2 s, issue 14); exits 1 when one fails.
+BigQuery's ``tables.get`` answers carry only the fields the catalog maps (``fields=``, a
+partial response, which the fake honours as the API does); the fakes read requests without
+http.server's email-package header parser (tests/fakes/lean_http.py), so the stand-in for a
+remote API takes less of this machine's CPU from the client being measured.
+
+Prints requests made, time and the client's CPU time per warehouse (best of `--runs`), the
+machine's load average, and OK/FAILED against the target (2 s, issue 14); exits 1 when one
+fails. On a shared machine the wall time follows the load; the CPU time much less.
 
     .venv/bin/python bench/bench_warehouse_rest.py
     .venv/bin/python bench/bench_warehouse_rest.py --tables 1000 --runs 1
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -84,18 +91,23 @@ def measure(
             raise SystemExit(f"{name}: the fake did not start in 120 s")
         url = parent.recv()
         best = float("inf")
+        best_cpu = 0.0
         requests = 0
         for _ in range(runs):
             with open_catalog(url) as catalog:
                 parent.send("count")
                 before = parent.recv()
+                cpu = os.times()
                 started = time.perf_counter()
                 read = catalog.tables("wide")
                 elapsed = time.perf_counter() - started
+                after = os.times()
                 parent.send("count")
                 requests = parent.recv() - before
             assert len(read) == tables and all(len(t.columns) == COLUMNS for t in read)
-            best = min(best, elapsed)
+            if elapsed < best:
+                best = elapsed
+                best_cpu = (after.user - cpu.user) + (after.system - cpu.system)
     finally:
         parent.send("stop")
         parent.close()
@@ -103,9 +115,12 @@ def measure(
         if process.is_alive():
             process.kill()
     ok = best < TARGET_S
+    with open("/proc/loadavg") as loadavg:
+        load = loadavg.read().split()[0]
     print(
         f"{name:<11} {tables} tables × {COLUMNS} columns: {requests} requests, "
-        f"{best:.2f} s (best of {runs})  {'OK' if ok else 'FAILED'} (target < {TARGET_S:g} s)"
+        f"{best:.2f} s (best of {runs}; client CPU {best_cpu:.2f} s; load {load})  "
+        f"{'OK' if ok else 'FAILED'} (target < {TARGET_S:g} s)"
     )
     return ok
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +20,16 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.agent import Agent
+    from bot.alerts import Post
     from bot.conversation import Conversation
+    from bot.drift import DriftJob
     from bot.ports import Sources
     from bot.redaction import Redactor
     from bot.store import Store
     from bot.work import Engine
+    from handlers.deliveries import Deliveries
     from handlers.server import Server
+    from handlers.webhooks import Reviews
 
 log = logging.getLogger("pipebot")
 
@@ -51,7 +55,7 @@ def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
     from bot.tools import Toolset
     from integrations.airflow import AirflowClient, airflow_toolset
     from integrations.dbt import ArtifactsProject, CloudProject, DbtCloudClient, dbt_toolset
-    from integrations.warehouse import open_catalog, warehouse_toolset
+    from integrations.warehouse import open_catalog, open_usage, usage_toolset, warehouse_toolset
 
     toolsets: list[Toolset] = []
     airflow = AirflowClient.from_settings(settings.airflow) if settings.airflow.enabled else None
@@ -81,15 +85,37 @@ def build_sources(settings: Settings, *, store: Store | None = None) -> Sources:
             else CloudProject(cloud, settings.dbt_cloud.job_id or 0)
         )
     warehouse = open_catalog(settings.warehouse) if settings.warehouse.enabled else None
+    usage = None
     if warehouse is not None:
         toolsets.append(warehouse_toolset(warehouse))
+        # Spend and query history, on the warehouses that keep them (costs, digest, tools).
+        usage = open_usage(settings.warehouse, warehouse)
+        if usage is not None:
+            toolsets.append(usage_toolset(usage))
     return Sources(
         airflow=airflow,
         dbt=dbt,
         dbt_runs=dbt_runs,
         warehouse=warehouse,
+        usage=usage,
+        dbt_states=build_states(settings, anywhere=False, cloud=cloud),
         toolsets=tuple(toolsets),
     )
+
+
+def build_states(settings: Settings, *, anywhere: bool, cloud: Any = None) -> Any:
+    """Whole dbt states for the schema review of a change: dbt Cloud runs when dbt Cloud is
+    configured (production: the run of ``PIPEBOT_DBT_CLOUD__JOB_ID``), and folders — anywhere
+    for the command line; for chat only inside the parent of ``PIPEBOT_DBT__ARTIFACTS_DIR``
+    (none without it), so nobody probes the bot's disk from a channel."""
+    from integrations.dbt import DbtCloudClient
+    from integrations.dbt.state import StateLoader
+
+    if cloud is None and settings.dbt_cloud.enabled:
+        cloud = DbtCloudClient.from_settings(settings.dbt_cloud)
+    artifacts = settings.dbt.artifacts_dir
+    roots = None if anywhere else ((artifacts.resolve().parent,) if artifacts else ())
+    return StateLoader(cloud=cloud, production_job=settings.dbt_cloud.job_id, roots=roots)
 
 
 def build_app(settings: Settings, sources: Sources, *, store: Store | None = None) -> App:
@@ -109,6 +135,7 @@ def build_app(settings: Settings, sources: Sources, *, store: Store | None = Non
         incident_store=store.incidents,
         agent=agent,
         digest_store=store.digests,
+        drift_store=store.drift,
     )
     conversation = Conversation(
         store=store,
@@ -217,6 +244,10 @@ def build_server(
         digest=lambda payload: digest.scheduled(
             payload, sources=app.sources, store=app.store, agent=app.agent
         ),
+        drift=_drift_check(app),
+        drift_platform=settings.drift.platform,
+        drift_channel=settings.drift.channel,
+        drift_workspace=settings.drift.workspace,
     )
     server.add_jobs(deliveries.jobs())
     server.add_routes(
@@ -224,6 +255,7 @@ def build_server(
             submit=lambda alert: server.submit(alert.key, ALERT_JOB, alert),
             token=_secret(settings.webhooks.token),
             dbt_secret=_secret(settings.dbt_cloud.webhook_secret),
+            reviews=_ci_reviews(app, server, deliveries, alert_platform),
         )
     )
     if slack:
@@ -258,6 +290,77 @@ def build_server(
             deliveries=deliveries,
         ).install()
     return server
+
+
+def _drift_check(app: App) -> Callable[[DriftJob, bool], Post | None] | None:
+    """The drift job's work in this process: None without a warehouse to snapshot."""
+    if app.sources.warehouse is None:
+        return None
+    from bot.drift import DriftWatch
+    from bot.playbooks import drift
+
+    settings = app.settings
+    watch = DriftWatch(
+        app.store, app.sources, schemas=settings.drift.schemas or settings.warehouse.schemas
+    )
+    from bot.alerts import Post
+
+    def check(job: DriftJob, final: bool) -> Post | None:
+        found = drift.scheduled(job, watch, final=final)
+        return None if found is None else Post(reply=found[1], key=found[0], thread=None)
+
+    return check
+
+
+def _ci_reviews(
+    app: App, server: Server, deliveries: Deliveries, alert_platform: str
+) -> Reviews | None:
+    """The schema reviews of dbt Cloud CI runs (PIPEBOT_DBT_CLOUD__CI_JOB_IDS): their job on
+    the server, and what the dbt Cloud webhook accepts for them. None without CI jobs."""
+    settings = app.settings
+    if not settings.dbt_cloud.ci_job_ids:
+        return None
+    from bot.owners import OwnerDirectory
+    from bot.playbooks.ci_review import REVIEW_JOB, CiReviews, CiRun
+    from handlers.review_posts import ReviewPoster
+    from handlers.webhooks import Reviews
+
+    if not settings.dbt_cloud.enabled or settings.dbt_cloud.job_id is None:
+        log.warning(
+            "CI runs are reviewed against production: set PIPEBOT_DBT_CLOUD__ACCOUNT_ID, "
+            "__TOKEN and __JOB_ID (the deploy job), or their reviews say they cannot review"
+        )
+    wanted = settings.schema_review
+    # The schema-review channel, else the alert channel (its platform and workspace with it).
+    if wanted.channel:
+        platform, workspace, channel = (
+            wanted.platform or alert_platform,
+            wanted.workspace,
+            wanted.channel,
+        )
+    else:
+        platform, workspace = alert_platform, settings.alerts.workspace
+        channel = settings.alerts.channel
+    reviews = CiReviews(
+        sources=app.sources,
+        ci_jobs=settings.dbt_cloud.ci_job_ids,
+        owners=OwnerDirectory.from_settings(settings.owners),
+        platform=platform,
+        agent=app.agent if wanted.advice else None,
+    )
+
+    def review(run: CiRun, final: bool) -> Post:
+        return reviews.review(run, final=final)
+
+    poster = ReviewPoster(
+        deliveries=deliveries,
+        review=review,
+        platform=platform,
+        channel=channel,
+        workspace=workspace,
+    )
+    server.add_jobs(poster.jobs())
+    return Reviews(wants=reviews.wants, submit=lambda run: server.submit(run.key, REVIEW_JOB, run))
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -8,10 +8,11 @@ value verbatim so a new upstream value is shown rather than dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import NamedTuple, overload
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any, NamedTuple, overload
 
 # --- Airflow -----------------------------------------------------------------------------
 
@@ -111,6 +112,24 @@ class TaskLog:
     # Characters in the log before the tail we kept (0 when the whole log is here).
     omitted_chars: int = 0
     source: str = ""  # where the log came from (file on the worker, remote store)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunListing:
+    """Every DAG run of a period, read across all DAGs (the digest's input).
+
+    `complete` is False when pages could not be read or the period held more runs than the
+    reader's cap: `problem` says which (and the digest says so rather than guessing).
+    """
+
+    runs: tuple[DagRun, ...]
+    total: int | None  # what the server said the period holds
+    complete: bool = True
+    problem: str = ""
+    requests: int = 0  # HTTP requests made for it
+    # The period held more runs than the cap: only the newest were read (the oldest missing).
+    capped: bool = False
+    failed_pages: int = 0  # pages that could not be read (runs missing anywhere)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,6 +335,122 @@ class ArtifactTimes:
     sources: datetime | None = None
 
 
+# --- dbt states: a whole project at one moment, for the schema review of a change ----------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateRef:
+    """Which dbt state to load (`bot.ports.DbtStates`): an artifacts folder, a dbt Cloud run,
+    or production — the latest run of the configured deploy job."""
+
+    kind: str  # "dir" | "run" | "production"
+    value: str = ""  # the folder or the run id; "" for production
+
+    def __str__(self) -> str:
+        if self.kind == "run":
+            return f"dbt Cloud run {self.value}"
+        if self.kind == "production":
+            return "production (the deploy job's latest run)"
+        return f"the folder {self.value}"
+
+
+# An empty mapping that cannot be changed: the default meta of the state values below.
+_NO_META: Mapping[str, Any] = MappingProxyType({})
+
+
+class StateColumn(NamedTuple):
+    """One column of a node in a state: the warehouse's view (catalog.json) and the project's
+    (YAML) side by side. The state values are named tuples, not frozen dataclasses: a large
+    project has 100,000 columns, built in a third of the time (bench/bench_schema_diff.py)."""
+
+    name: str
+    position: int | None = None  # 1-based, catalog.json's index; None when only declared
+    data_type: str = ""  # the warehouse type catalog.json saw ("" when it lacks the column)
+    declared_type: str = ""  # the YAML's data_type
+    description: str = ""
+    declared: bool = False  # listed in the project's YAML
+    # Column constraints: "not_null", "unique", "primary_key", "foreign_key", "check: <expr>".
+    constraints: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()  # kinds of the data tests on it: not_null, unique, …
+    meta: Mapping[str, Any] = _NO_META  # meta and config.meta, merged
+    tags: tuple[str, ...] = ()
+
+    @property
+    def not_null(self) -> bool:
+        """Declared never null: a constraint, or a not_null test."""
+        return (
+            "not_null" in self.constraints
+            or "primary_key" in self.constraints
+            or "not_null" in self.tests
+        )
+
+
+class StateNode(NamedTuple):
+    """A model, seed, snapshot, source or exposure of a state."""
+
+    unique_id: str
+    name: str  # sources: "source_name.table"
+    resource_type: str
+    package: str = ""
+    path: str = ""
+    relation: str = ""  # fully qualified warehouse name
+    description: str = ""
+    owners: tuple[str, ...] = ()
+    group: str = ""
+    materialized: str = ""
+    access: str = ""
+    contract_enforced: bool = False
+    constraints: tuple[str, ...] = ()  # model-level constraints, as for columns
+    version: str = ""
+    tags: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = _NO_META  # meta and config.meta, merged
+    checksum: str = ""  # of the file: equal checksums mean unchanged code
+    columns: tuple[StateColumn, ...] = ()
+    in_catalog: bool = False  # catalog.json lists it: its columns are the warehouse's
+    parents: tuple[str, ...] = ()  # unique ids it reads (exposures: depends on)
+    # The SQL to read columns from: compiled when the manifest has it, else the raw SQL with
+    # ref()/source() replaced by relations; `sql_partial` when other Jinja was left out.
+    sql: str = ""
+    sql_kind: str = ""  # "compiled" | "raw" | ""
+    sql_partial: bool = False
+    exposure_type: str = ""  # exposures: dashboard, ml, …
+    url: str = ""
+
+    def column(self, name: str) -> StateColumn | None:
+        wanted = name.lower()
+        return next((c for c in self.columns if c.name.lower() == wanted), None)
+
+
+class StateTest(NamedTuple):
+    """A data test of a state: generic (on a column) or singular (its own SQL)."""
+
+    unique_id: str
+    name: str
+    kind: str  # not_null, unique, accepted_values, relationships, … or "singular"
+    attached: str = ""  # unique id of the node it tests ("" when unknown)
+    column: str = ""  # generic tests: the column it tests
+    parents: tuple[str, ...] = ()
+    sql: str = ""  # singular tests: their SQL, rendered as for models
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DbtState:
+    """A dbt project as one set of artifacts describes it (manifest.json + catalog.json)."""
+
+    label: str  # where it came from, e.g. "dbt Cloud run 4242 (job 'CI checks')"
+    nodes: Mapping[str, StateNode]  # models, seeds, snapshots, sources by unique id
+    exposures: Mapping[str, StateNode] = field(default_factory=dict)
+    tests: Mapping[str, StateTest] = field(default_factory=dict)
+    project: str = ""
+    adapter: str = ""  # dbt adapter type: duckdb, snowflake, …
+    dialect: str = ""  # its sqlglot dialect ("" for sqlglot's default)
+    dbt_version: str = ""
+    generated_at: datetime | None = None  # manifest.json
+    catalog_at: datetime | None = None  # None: no catalog.json, warehouse types unknown
+    run_id: int | None = None  # dbt Cloud
+    url: str = ""  # dbt Cloud run page
+
+
 # --- warehouse ---------------------------------------------------------------------------
 
 
@@ -327,6 +462,7 @@ class Column(NamedTuple):
     data_type: str
     nullable: bool | None = None
     position: int | None = None
+    comment: str | None = None  # the warehouse's column comment/description; None: none
 
 
 class Columns(Sequence[Column]):
@@ -389,7 +525,97 @@ class Table:
     row_count: int | None = None  # estimate where the dialect offers one
     last_altered: datetime | None = None
     size_bytes: int | None = None
+    comment: str | None = None  # the warehouse's table comment/description; None: none
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+
+# --- warehouse usage: spend and query history ----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Price:
+    """What the warehouse's unit of spend costs in money — always an estimate: contracts,
+    discounts and adjustments are not in the usage views."""
+
+    amount: float  # money for `per` units
+    currency: str  # e.g. "USD"
+    per: float = 1.0  # units `amount` is for (BigQuery: the bytes of a TiB)
+    per_label: str = ""  # "credit", "TiB billed", "DBU"
+    origin: str = ""  # where the price comes from, e.g. "PIPEBOT_WAREHOUSE__CREDIT_PRICE"
+
+    def cost(self, units: float) -> float:
+        return units / self.per * self.amount
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpendDay:
+    """Metered use of one warehouse (Snowflake warehouse, BigQuery project, Databricks SQL
+    warehouse or product) on one UTC day, inside the window asked for."""
+
+    day: date
+    warehouse: str
+    amount: float  # in `Spend.unit`
+    queries: int | None = None  # jobs or statements counted, where the view says
+    # Named components the warehouse reports, e.g. ("compute credits", 11.5) or
+    # ("slot-hours", 3.2).
+    parts: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spend:
+    """A warehouse account's spend over a window, per warehouse and day, in its own unit.
+
+    `unavailable` says why there is none (Redshift keeps no spend view); then `days` is empty.
+    """
+
+    unit: str  # "credits", "bytes billed", "DBUs"
+    days: tuple[SpendDay, ...] = ()
+    source: str = ""  # the view read, e.g. "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY"
+    price: Price | None = None
+    unavailable: str = ""
+
+    @property
+    def total(self) -> float:
+        return sum(d.amount for d in self.days)
+
+    def by_warehouse(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for d in self.days:
+            totals[d.warehouse] = totals.get(d.warehouse, 0.0) + d.amount
+        return totals
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryRecord:
+    """One query from the warehouse's query history. `text` is cut short and its literals are
+    masked (they can hold personal data or secrets); unknown figures stay None."""
+
+    query_id: str
+    user: str = ""
+    tag: str = ""  # Snowflake QUERY_TAG, Redshift query_label, BigQuery labels, client app
+    warehouse: str = ""
+    status: str = ""  # verbatim: SUCCESS / FAIL, DONE, success / failed, FINISHED / FAILED
+    failed: bool = False
+    error: str = ""
+    started_at: datetime | None = None
+    elapsed_s: float | None = None
+    queued_s: float | None = None
+    compute_s: float | None = None  # execution / slot / task time, as the warehouse counts it
+    bytes_scanned: int | None = None
+    bytes_billed: int | None = None  # BigQuery only
+    credits: float | None = None  # Snowflake estimate (see `QueryHistory.cost_means`)
+    tables: tuple[str, ...] = ()
+    text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryHistory:
+    """Queries of a window, ordered as asked, with what the figures mean on this warehouse."""
+
+    records: tuple[QueryRecord, ...]
+    source: str = ""
+    cost_means: str = ""  # what "costliest" orders by here, e.g. "bytes billed"
+    notes: tuple[str, ...] = ()  # what is unknown and why (tables read not granted …)

@@ -388,7 +388,8 @@ def triage(
     help="Seconds between re-reading the digest schedules from the database.",
 )
 def clock(*, sync_interval: float) -> None:
-    """The one scheduler process: fires the scheduled digests (`digest schedule …` in chat).
+    """The one scheduler process: fires the scheduled digests (`digest schedule …` in chat)
+    and, with a warehouse, the daily drift snapshot (PIPEBOT_DRIFT__TIME).
 
     It only submits jobs to the bot's database; `pipebot serve` workers build and post them.
     Run exactly one (a second one by mistake still posts nothing twice).
@@ -396,7 +397,7 @@ def clock(*, sync_interval: float) -> None:
     from datetime import timedelta
 
     from bot.store.retention import Windows
-    from handlers.clock import Clock
+    from handlers.clock import Clock, DriftSchedule
 
     settings = _settings()
     store = _open_store(settings.database_url)
@@ -407,10 +408,21 @@ def clock(*, sync_interval: float) -> None:
         jobs=timedelta(days=retention.jobs_days),
         posts=timedelta(days=retention.posts_days),
         audit=timedelta(days=retention.audit_days),
+        drift=timedelta(days=settings.drift.retention_days),
+    )
+    # The daily drift snapshot needs a warehouse (the workers read it; the clock does not).
+    drift = (
+        DriftSchedule(time=settings.drift.time, timezone=settings.drift.timezone)
+        if settings.drift.enabled and settings.warehouse.enabled
+        else None
     )
     try:
         code = Clock(
-            store, submit=engine.submit, sync_interval=sync_interval, retention=windows
+            store,
+            submit=engine.submit,
+            sync_interval=sync_interval,
+            retention=windows,
+            drift=drift,
         ).run()
     finally:
         store.close()
@@ -420,56 +432,377 @@ def clock(*, sync_interval: float) -> None:
 @cli.command()
 @click.argument("window", required=False)
 @click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
-@_REPLY_FORMAT
-def digest(*, window: str | None, use_demo: bool, fmt: str) -> None:
-    """Pipeline health over WINDOW (default 24h; e.g. 7d): failing, recovered and green DAGs,
-    the last dbt run, stale sources, incidents. Exit 2 on a bad window or with nothing
-    configured."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="json prints the digest as data (schema pipebot.digest/1, docs/digest.md).",
+)
+@click.option(
+    "--exit-code",
+    "exit_code",
+    is_flag=True,
+    help="Exit 1 when something is failing (for cron and CI); without it the digest exits 0.",
+)
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also draw the last 14 days as a PNG to this path (and print the path).",
+)
+@click.option("--tag", "tags", multiple=True, help="Only DAGs with this tag (repeatable).")
+@click.option("--owner", "owners", multiple=True, help="Only DAGs of this owner (repeatable).")
+@click.option(
+    "--select", "selects", multiple=True, help="dbt selector, e.g. tag:finance (repeatable)."
+)
+def digest(
+    *,
+    window: str | None,
+    use_demo: bool,
+    fmt: str,
+    exit_code: bool,
+    chart_path: str | None,
+    tags: tuple[str, ...],
+    owners: tuple[str, ...],
+    selects: tuple[str, ...],
+) -> None:
+    """Pipeline health over WINDOW (default 24h; e.g. 7d): failing (new or still), recovered
+    and slower DAGs against the window before, the last dbt run's failing tests by model, stale
+    sources and tables, incidents. Exit 2 on a bad window or filter or with nothing configured;
+    with --exit-code, 1 when something is failing."""
+    from pathlib import Path
+
+    from bot.health.chart import ChartUnavailable, draw
+    from bot.health.document import to_json
+    from bot.health.selection import FilterError, Filters, check_selector
     from bot.playbooks import digest as playbook
+    from bot.rendering import to_markdown, to_text
 
     if window is not None and playbook.parse_window(window) is None:
         _fail(f"{window!r} is not a window: use e.g. 90m, 24h, 7d or 2w (up to 31 days)", 2)
+    try:
+        for selector in selects:
+            check_selector(selector)
+    except FilterError as exc:
+        _fail(str(exc), USAGE)
+    filters = Filters(tags=tags, owners=owners, select=selects)
     settings = _settings()
     store = _open_store(settings.database_url) if not use_demo else None
     sources = _cli_sources(settings, use_demo=use_demo, store=store)
     missing = sources.missing(("any",))
     if missing is not None:
         _fail(f"{missing} (or try --demo)", USAGE)
+    request = _cli_request(sources, "digest", (window,) if window else ())
     try:
-        reply = playbook.run(
-            _cli_request(sources, "digest", (window,) if window else ()),
-            store.incidents if store is not None else None,
+        report = playbook.report_for(
+            request,
+            (playbook.parse_window(window) if window else None) or playbook.DEFAULT_WINDOW,
+            filters,
+            incidents=store.incidents if store is not None else None,
         )
     finally:
         if store is not None:
             store.close()
-    _print_reply(reply, fmt)
+    chart = None
+    chart_missing = ""
+    if chart_path is not None:
+        try:
+            chart = draw(report, Path(chart_path).resolve())
+        except ChartUnavailable as exc:
+            chart_missing = str(exc)
+    if fmt == "json":
+        click.echo(to_json(report, chart=chart.as_dict() if chart else None))
+    else:
+        reply = playbook.render(report, chart=chart, chart_missing=chart_missing)
+        click.echo(to_markdown(reply) if fmt == "markdown" else to_text(reply), nl=False)
+    if chart is not None:
+        click.echo(f"Chart: {chart.path}", err=fmt == "json")
+    elif chart_missing:
+        click.echo(f"pipebot: no chart: {chart_missing}", err=True)
+    sys.exit(playbook.exit_code(report) if exit_code else OK)
 
 
 @cli.command("schema-review")
-@click.argument("model")
+@click.argument("words", nargs=-1)
+@click.option("--base", "base_dir", metavar="DIR", help="Base state: a dbt target/ folder.")
+@click.option("--base-run", type=int, metavar="ID", help="Base state: a dbt Cloud run.")
+@click.option("--target", "target_dir", metavar="DIR", help="Target state: a dbt target/ folder.")
+@click.option("--target-run", type=int, metavar="ID", help="Target state: a dbt Cloud run.")
+@click.option(
+    "--select",
+    "selector",
+    default="",
+    metavar="SELECTOR",
+    help="Review only these nodes (dbt syntax: names, tag:, path:, +graph+ …).",
+)
 @click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
-@_REPLY_FORMAT
-def schema_review(*, model: str, use_demo: bool, fmt: str) -> None:
-    """Review MODEL's columns in the warehouse against its dbt declaration and last build.
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json", "github"]),
+    default="text",
+    help="json: the review as pipebot.schema_review/1 (docs/schema-review.md) — for one model, "
+    "the reply document; github: a pull-request comment.",
+)
+def schema_review(
+    *,
+    words: tuple[str, ...],
+    base_dir: str | None,
+    base_run: int | None,
+    target_dir: str | None,
+    target_run: int | None,
+    selector: str,
+    use_demo: bool,
+    fmt: str,
+) -> None:
+    """Review a change between two dbt states, or one model against the warehouse.
 
-    Exit 1 when the change is breaking (declared columns missing, dropped columns a model
-    downstream selects, types changed), so a CI step can stop a deploy; 2 when the model cannot
-    be reviewed (not found, not built, or only a catalog.json older than the last build).
+    \b
+    A change: --base DIR|--base-run ID (default: production, the latest run of
+    PIPEBOT_DBT_CLOUD__JOB_ID) and --target DIR|--target-run ID; or as in chat,
+    `schema-review RUN_ID` (against production) and `schema-review BASE TARGET`.
+    Exit 0 safe, 1 breaking, 2 cannot review (a state missing or unreadable, no
+    catalog.json on a side).
+
+    \b
+    One model: `schema-review MODEL` — its columns in the warehouse against its
+    dbt declaration and last build. Exit 1 when breaking, 2 when it cannot be
+    reviewed.
     """
+    from bot.playbooks import change_review
+
+    options = (base_dir, base_run, target_dir, target_run)
+    if any(o is not None for o in options) or change_review.is_change(words):
+        sys.exit(_review_change(words, options, selector=selector, use_demo=use_demo, fmt=fmt))
+    if len(words) != 1:
+        _fail("give a MODEL, a dbt Cloud run id, or --base/--target (see --help)", USAGE)
+    if fmt == "github" or selector:
+        _fail("--format github and --select are for the review of a change (--target …)", USAGE)
     from bot.playbooks import schema_review as playbook
 
     settings = _settings()
     sources = _cli_sources(settings, use_demo=use_demo)
     if sources.dbt is None:
         _fail("dbt is not configured (PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*)", 2)
-    request = _cli_request(sources, "schema-review", (model,))
+    request = _cli_request(sources, "schema-review", words)
     result = playbook.assess(request)
     if isinstance(result, playbook.SchemaReview):
         _print_reply(playbook.render(result, request=request), fmt)
         sys.exit(result.exit_code)
     _print_reply(result, fmt)
     sys.exit(2)
+
+
+def _review_change(
+    words: tuple[str, ...],
+    options: tuple[str | None, int | None, str | None, int | None],
+    *,
+    selector: str,
+    use_demo: bool,
+    fmt: str,
+) -> int:
+    """`schema-review` of a change: the states from the words or the options; the exit code."""
+    from bot.facts import StateRef
+    from bot.playbooks import change_review
+    from bot.ports import Sources
+
+    base_dir, base_run, target_dir, target_run = options
+    if use_demo:
+        _fail("--demo has no second state to compare: review a change with --base/--target", 2)
+    if words and any(o is not None for o in options):
+        _fail("give the states as words or as --base/--target options, not both", USAGE)
+    if words:
+        found = change_review.refs(words)
+        if isinstance(found, str):
+            _fail(found.replace("`", "'"), USAGE)
+        base, target = found
+    else:
+        if base_dir is not None and base_run is not None:
+            _fail("give --base DIR or --base-run ID, not both", USAGE)
+        if target_dir is not None and target_run is not None:
+            _fail("give --target DIR or --target-run ID, not both", USAGE)
+        if target_dir is None and target_run is None:
+            _fail("give the state to review: --target DIR or --target-run ID", USAGE)
+        base = (
+            StateRef(kind="dir", value=base_dir)
+            if base_dir is not None
+            else StateRef(kind="run", value=str(base_run))
+            if base_run is not None
+            else StateRef(kind="production")
+        )
+        target = (
+            StateRef(kind="dir", value=target_dir)
+            if target_dir is not None
+            else StateRef(kind="run", value=str(target_run))
+        )
+    settings = _settings()
+    # Only the states are needed: no warehouse or Airflow connection is opened.
+    states = _compose().build_states(settings, anywhere=True)
+    review = change_review.assess(Sources(dbt_states=states), base, target, selector=selector)
+    if fmt == "json":
+        from bot.review.document import to_json
+
+        click.echo(to_json(review))
+    elif fmt == "github":
+        from bot.owners import OwnerDirectory
+        from bot.review.github import to_github, unmapped
+
+        directory = OwnerDirectory.from_settings(settings.owners)
+
+        def mention(owner: str) -> str:
+            # Only a configured login is pinged (PIPEBOT_OWNERS__GITHUB).
+            login = directory.github_login(owner)
+            return f"@{login}" if login else unmapped(owner)
+
+        click.echo(to_github(review, mention=mention), nl=False)
+    else:
+        from bot.owners import OwnerDirectory
+        from bot.review.reply import to_reply
+
+        reply = to_reply(review, platform="cli", owners=OwnerDirectory())
+        _print_reply(reply, fmt)
+    if review.target is None or review.base is None:
+        # A state could not be loaded: say so where a CI log shows it, whatever the format.
+        click.echo(f"pipebot: cannot review: {review.reason}", err=True)
+    return review.exit_code
+
+
+@cli.group("github")
+def github_group() -> None:
+    """GitHub: the one pull-request comment a CI step keeps up to date."""
+
+
+@github_group.command("comment")
+@click.option(
+    "--repo",
+    envvar="GITHUB_REPOSITORY",
+    required=True,
+    metavar="OWNER/NAME",
+    help="The repository (default: $GITHUB_REPOSITORY, which Actions sets).",
+)
+@click.option("--pr", "number", type=click.IntRange(min=1), required=True, help="PR number.")
+@click.option(
+    "--file",
+    "source",
+    type=click.File("r", encoding="utf-8"),
+    required=True,
+    metavar="PATH",
+    help="The comment's Markdown, e.g. the output of `schema-review --format github` (- = stdin).",
+)
+@click.option(
+    "--marker",
+    default="pipebot:schema-review",
+    show_default=True,
+    help="Hidden marker naming the comment: one comment per marker is kept.",
+)
+def github_comment(*, repo: str, number: int, source: Any, marker: str) -> None:
+    """Add the comment to pull request --pr, or update the one added before.
+
+    \b
+    The comment carries a hidden marker (<!-- pipebot:schema-review -->); the one
+    that starts with it is edited on every push instead of adding another. Needs
+    GITHUB_TOKEN with `pull-requests: write`; GITHUB_API_URL for GitHub Enterprise
+    Server (Actions sets it). Exit 1 when GitHub refuses or cannot be reached, 2 on
+    a usage or configuration error.
+    """
+    from bot.errors import SourceError
+    from integrations.github import GitHubClient, upsert
+    from integrations.github.comment import marker_comment
+
+    body = source.read()
+    if not body.strip():
+        _fail("the comment is empty: give the Markdown to post with --file", USAGE)
+    try:
+        marker_comment(marker)
+    except ValueError as exc:
+        _fail(str(exc), USAGE)
+    settings = _settings()
+    github = settings.github
+    if github.token is None:
+        _fail("no GitHub token: set GITHUB_TOKEN (or PIPEBOT_GITHUB__TOKEN)", USAGE)
+    try:
+        client = GitHubClient(
+            api_url=github.api_url, token=github.token.get_secret_value(), timeout=github.timeout
+        )
+    except ValueError as exc:
+        _fail(f"PIPEBOT_GITHUB__API_URL (or GITHUB_API_URL): {exc}", USAGE)
+    try:
+        done = upsert(client, repo, number, body, marker=marker)
+    except ValueError as exc:
+        _fail(str(exc), USAGE)
+    except SourceError as exc:
+        _fail(str(exc), FINDING)
+    finally:
+        client.close()
+    click.echo(f"{done.action} {done.comment.url or f'comment {done.comment.id}'}")
+    if done.others:
+        click.echo(
+            f"pipebot: {done.others} more comment(s) on {repo}#{number} carry the same marker; "
+            "only the first was updated",
+            err=True,
+        )
+
+
+@cli.command("drift")
+@click.argument("words", nargs=-1)
+@click.option(
+    "--no-post",
+    is_flag=True,
+    help="With `snapshot`: do not have the unexpected changes posted to the drift channel.",
+)
+@_REPLY_FORMAT
+def drift_command(*, words: tuple[str, ...], no_post: bool, fmt: str) -> None:
+    """Warehouse drift (docs/drift.md). `pipebot drift [SCHEMA]`: what changed in the catalog
+    since the newest snapshot, and how old it is. `pipebot drift snapshot`: take a snapshot now
+    and show what changed since the one before; unexpected changes are posted to the drift
+    channel by the `serve` workers (unless --no-post), once, as the daily check's are.
+
+    Exit 1 when there are changes no dbt run explains (or the catalog cannot be read), 2 on a
+    usage or configuration error.
+    """
+    from bot.drift import DRIFT_JOB, DriftJob, DriftReport, DriftWatch, latest
+    from bot.errors import SourceError
+    from bot.playbooks import drift as playbook
+
+    snapshot = bool(words) and words[0].lower() == "snapshot"
+    if snapshot and len(words) > 1:
+        _fail("`pipebot drift snapshot` takes no argument (PIPEBOT_DRIFT__SCHEMAS says what)", 2)
+    if no_post and not snapshot:
+        _fail("--no-post goes with `pipebot drift snapshot`", 2)
+    if len(words) > 1:
+        _fail(f"give at most one schema: {playbook.USAGE}", 2)
+    settings = _settings()
+    store = _open_store(settings.database_url)
+    try:
+        sources = _sources(settings, store=store)
+        if sources.warehouse is None:
+            _fail("the warehouse is not configured: set PIPEBOT_WAREHOUSE__URL", USAGE)
+        if not snapshot:
+            result = playbook.assess(_cli_request(sources, "drift", words), store.drift)
+            if isinstance(result, DriftReport):
+                _print_reply(playbook.render(result, last_check=latest(store.drift)), fmt)
+                sys.exit(FINDING if result.unexpected else OK)
+            _print_reply(result, fmt)
+            sys.exit(exit_code(result))
+        import uuid
+
+        job = DriftJob(snapshot=f"manual:{uuid.uuid4().hex}")
+        watch = DriftWatch(
+            store, sources, schemas=settings.drift.schemas or settings.warehouse.schemas
+        )
+        try:
+            report = watch.check(job.snapshot)
+        except SourceError as exc:
+            _fail(f"no snapshot taken: {exc}", FINDING)
+        if report.unexpected and not no_post:
+            # The workers post it, from the decision just stored (as the daily check's).
+            _compose().build_engine(settings, store, role="clock").submit(job.key, DRIFT_JOB, job)
+        _print_reply(playbook.render(report), fmt)
+        sys.exit(FINDING if report.unexpected else OK)
+    finally:
+        store.close()
 
 
 def _cli_sources(settings: Settings, *, use_demo: bool, store: Store | None = None) -> Sources:
@@ -517,6 +850,30 @@ def _print_reply(reply: Any, fmt: str) -> None:
         click.echo(to_json(reply))
     else:
         click.echo(to_markdown(reply) if fmt == "markdown" else to_text(reply), nl=False)
+
+
+@cli.command()
+@click.argument("window", required=False)
+@click.option("--demo", "use_demo", is_flag=True, help="Use the bundled demo environment.")
+@_REPLY_FORMAT
+def costs(*, window: str | None, use_demo: bool, fmt: str) -> None:
+    """Warehouse spend over WINDOW (24h by default; 7d, 2w …) against the window before, the
+    warehouses that moved, the slowest, costliest and failing queries.
+
+    Exit 1 when spend rose by half or more or could not be read; 2 on a bad window or a
+    warehouse without usage views (docs/warehouses.md)."""
+    from bot.playbooks import costs as playbook
+
+    if window is not None and playbook.parse_window(window) is None:
+        _fail(f"{window!r} is not a window: use e.g. 24h, 7d or 2w (up to 31 days)", USAGE)
+    settings = _settings()
+    sources = _cli_sources(settings, use_demo=use_demo)
+    missing = sources.missing(("warehouse", "usage"))
+    if missing is not None:
+        _fail(missing, USAGE)
+    reply = playbook.run(_cli_request(sources, "costs", (window,) if window else ()))
+    _print_reply(reply, fmt)
+    sys.exit(exit_code(reply))
 
 
 @cli.group()

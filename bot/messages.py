@@ -158,6 +158,9 @@ class Reply:
     notes: tuple[str, ...] = ()
     # Shown only to the person who asked, where the platform supports it.
     ephemeral: bool = False
+    # What a reader opens when the top lines are not enough: posted in the reply's thread
+    # (Slack, Discord), collapsed (Markdown), after the rest in plain text.
+    details: tuple[Section, ...] = ()
 
     @classmethod
     def failed(cls, ref: str) -> Reply:

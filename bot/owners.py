@@ -8,8 +8,8 @@ handle are one person, shown as the handle — ``@dana``, the mention — everyw
 with no handle beside it as the e-mail; names with spaces ("Finance Data Team") as written.
 The same form goes into text and JSON.
 
-The directory maps owners to Slack users / user groups and Discord users as configured
-(`PIPEBOT_OWNERS__SLACK`, `PIPEBOT_OWNERS__DISCORD`), by handle or by e-mail, either one
+The directory maps owners to Slack users / user groups, Discord users and GitHub logins as
+configured (`PIPEBOT_OWNERS__SLACK`, `__DISCORD`, `__GITHUB`), by handle or by e-mail, either one
 finding the person written the other way; an unmapped owner is shown in the form above so the
 reply is still useful.
 """
@@ -86,6 +86,7 @@ def unique_owners(owners: Iterable[str], *, known: Iterable[str] = ()) -> tuple[
 class OwnerDirectory:
     slack: dict[str, str] = field(default_factory=dict)
     discord: dict[str, str] = field(default_factory=dict)
+    github: dict[str, str] = field(default_factory=dict)  # owner → login or org/team
 
     @classmethod
     def from_settings(cls, settings: OwnerSettings) -> OwnerDirectory:
@@ -95,7 +96,15 @@ class OwnerDirectory:
                 for name, _, ident in (v.partition("=") for v in values)
             }
 
-        return cls(slack=pairs(settings.slack), discord=pairs(settings.discord))
+        return cls(
+            slack=pairs(settings.slack),
+            discord=pairs(settings.discord),
+            github=pairs(settings.github),
+        )
+
+    def github_login(self, owner: str) -> str:
+        """The GitHub login (or ``org/team``) configured for `owner`, "" when none is."""
+        return _lookup(self.github, owner).lstrip("@")
 
     def mention(self, owner: str, platform: str) -> str:
         table = self.slack if platform == "slack" else self.discord if platform == "discord" else {}

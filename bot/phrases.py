@@ -82,3 +82,16 @@ def ordinal(n: int) -> str:
 def more(shown: int, total: int) -> str:
     """``+37 more`` when a list was cut, else empty."""
     return f"+{total - shown:,} more" if total > shown else ""
+
+
+def size(n_bytes: int | None) -> str:
+    """``812 B``, ``3.4 MB``, ``1.2 TB`` (powers of 1,000, as warehouses bill); ``unknown`` for
+    None."""
+    if n_bytes is None:
+        return "unknown"
+    value = float(n_bytes)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.facts import (
@@ -22,9 +22,14 @@ from bot.facts import (
     DagRun,
     DbtNode,
     DbtRun,
+    DbtState,
     ImportError_,
     Lineage,
+    QueryHistory,
+    RunListing,
     SourceFreshness,
+    Spend,
+    StateRef,
     Table,
     TaskInstance,
     TaskLog,
@@ -57,6 +62,14 @@ class Orchestrator(Protocol):
     ) -> list[DagRun]:
         """Newest first by when they ran (not by logical date). `dag_id=None` lists across
         all DAGs."""
+        ...
+
+    def runs_since(
+        self, since: datetime, *, max_runs: int = 200_000, concurrency: int = 4
+    ) -> RunListing:
+        """Every run of every DAG from `since` on, in any order, read page by page across
+        all DAGs (requests grow with pages, not with DAGs), at most `concurrency` pages at a
+        time. Beyond `max_runs` the newest are kept and the listing says it is incomplete."""
         ...
 
     def run(self, dag_id: str, run_id: str) -> DagRun: ...
@@ -139,6 +152,20 @@ class DbtRuns(Protocol):
         ...
 
 
+class DbtStates(Protocol):
+    """Whole dbt states, for the schema review of a change: an artifacts folder (manifest.json
+    + catalog.json), a dbt Cloud run, or production — the latest finished run of the deploy job
+    (``PIPEBOT_DBT_CLOUD__JOB_ID``)."""
+
+    system: str
+
+    def state(self, ref: StateRef) -> DbtState:
+        """The state `ref` names. Raises `NotFound` (no such folder or run, no manifest.json
+        in it), `SourceError` saying why it cannot be used (a run still running, dbt Cloud not
+        configured for a run id, a folder chat may not read), or `SourceUnavailable`."""
+        ...
+
+
 class WarehouseCatalog(Protocol):
     """Warehouse metadata only: schemas, tables, columns, sizes, freshness."""
 
@@ -154,6 +181,39 @@ class WarehouseCatalog(Protocol):
     def table(self, schema: str, name: str) -> Table: ...
 
 
+class WarehouseUsage(Protocol):
+    """What the warehouse bills and which queries ran: its own usage views, read-only.
+
+    Raises `SourceAuthError` naming the grant to add when the login may not read them.
+    """
+
+    system: str  # "warehouse"
+    dialect: str
+    where: str  # credential-free, e.g. "Snowflake xy12345/ANALYTICS"
+    # How far behind the spend view runs: a window ending later would look like a drop.
+    settles: timedelta
+
+    def spend(self, since: datetime, until: datetime) -> Spend:
+        """Spend per warehouse and UTC day for ``since <= t < until`` (`Spend.unavailable`
+        says why when the warehouse keeps none)."""
+        ...
+
+    def queries(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        order: str = "slowest",
+        limit: int = 10,
+        failed_only: bool = False,
+        warehouse: str | None = None,
+    ) -> QueryHistory:
+        """At most `limit` queries started in the window: ``slowest`` (elapsed), ``costliest``
+        (`QueryHistory.cost_means`) or ``newest`` first; only failed ones with
+        `failed_only`."""
+        ...
+
+
 _SETTING = {
     "airflow": "PIPEBOT_AIRFLOW__BASE_URL",
     "dbt": "PIPEBOT_DBT__ARTIFACTS_DIR or PIPEBOT_DBT_CLOUD__*",
@@ -163,6 +223,15 @@ _SETTING = {
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def no_usage(dialect: str) -> str:
+    """Why a warehouse without `Sources.usage` has no spend or query history to show."""
+    on = f" (this one is {dialect})" if dialect else ""
+    return (
+        "the warehouse's spend and query history are not read: pipebot reads them on "
+        f"Snowflake, BigQuery, Redshift and Databricks{on}, with PIPEBOT_WAREHOUSE__USAGE on"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +245,12 @@ class Sources:
     airflow: Orchestrator | None = None
     dbt: DbtProject | None = None
     dbt_runs: DbtRuns | None = None
+    # Whole states to compare (`schema-review <base> <target>`); folders need no setting.
+    dbt_states: DbtStates | None = None
     warehouse: WarehouseCatalog | None = None
+    # The warehouse's spend and query history (None: its dialect has none pipebot reads, or
+    # PIPEBOT_WAREHOUSE__USAGE is off).
+    usage: WarehouseUsage | None = None
     toolsets: tuple[Toolset, ...] = ()
     now: Callable[[], datetime] = field(default=_utcnow)
     label: str = ""  # e.g. "demo environment (recorded 2026-11-25)"
@@ -189,6 +263,8 @@ class Sources:
                 return "nothing is configured: set PIPEBOT_AIRFLOW__BASE_URL or PIPEBOT_DBT__*"
             if need in have and have[need] is None:
                 return f"{need} is not configured: set {_SETTING[need]}"
+            if need == "usage" and self.usage is None:
+                return no_usage(self.warehouse.dialect if self.warehouse else "")
         return None
 
     def configured(self) -> list[str]:

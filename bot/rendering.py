@@ -37,6 +37,10 @@ def to_text(reply: Reply) -> str:
     for section in reply.sections:
         out.extend(_section_text(section))
         out.append("")
+    # Plain text cannot collapse: the details follow the top lines.
+    for section in reply.details:
+        out.extend(_section_text(section))
+        out.append("")
     # Plain text has no buttons: a link button is shown as its link, the others are left out
     # (their commands can be typed; a label alone would look like something to click).
     links = [a for a in reply.actions if a.url]
@@ -84,23 +88,14 @@ def to_markdown(reply: Reply) -> str:
     if reply.text:
         out.extend([reply.text, ""])
     for section in reply.sections:
-        if section.heading:
-            out.append(f"**{_escape(section.heading)}**")
-        if section.text:
-            out.append(section.text)
-        out.extend(f"- **{_escape(f.label)}:** {f.value}" for f in section.fields)
-        out.extend(f"- {bullet}" for bullet in section.bullets)
-        if section.code is not None:
-            fence = "````" if "```" in section.code.text else "```"
-            if section.code.title:
-                out.append(f"_{_escape(section.code.title)}_")
-            out.extend([f"{fence}{section.code.language}", section.code.text, fence])
-            if section.code.truncated_from is not None:
-                out.append(f"_[truncated: excerpt of {section.code.truncated_from:,} characters]_")
-        out.extend(f"- [{_escape(link.label)}]({link.url})" for link in section.links)
-        if section.image is not None:
-            out.append(f"![{_escape(section.image.alt)}]({section.image.url})")
-        out.append("")
+        out.extend(_section_markdown(section))
+    if reply.details:
+        # Collapsed where Markdown is shown as HTML (GitHub, most viewers); a blank line after
+        # <summary> lets the Markdown inside render.
+        out.extend(["<details><summary>Details</summary>", ""])
+        for section in reply.details:
+            out.extend(_section_markdown(section))
+        out.extend(["</details>", ""])
     for action in reply.actions:
         if action.url:
             out.append(f"- [{_escape(action.label)}]({action.url})")
@@ -108,6 +103,28 @@ def to_markdown(reply: Reply) -> str:
         out.append("<sub>Sources: " + "; ".join(reply.sources) + "</sub>")
     out.extend(f"<sub>{note}</sub>" for note in reply.notes)
     return "\n".join(out).strip() + "\n"
+
+
+def _section_markdown(section: Section) -> list[str]:
+    out: list[str] = []
+    if section.heading:
+        out.append(f"**{_escape(section.heading)}**")
+    if section.text:
+        out.append(section.text)
+    out.extend(f"- **{_escape(f.label)}:** {f.value}" for f in section.fields)
+    out.extend(f"- {bullet}" for bullet in section.bullets)
+    if section.code is not None:
+        fence = "````" if "```" in section.code.text else "```"
+        if section.code.title:
+            out.append(f"_{_escape(section.code.title)}_")
+        out.extend([f"{fence}{section.code.language}", section.code.text, fence])
+        if section.code.truncated_from is not None:
+            out.append(f"_[truncated: excerpt of {section.code.truncated_from:,} characters]_")
+    out.extend(f"- [{_escape(link.label)}]({link.url})" for link in section.links)
+    if section.image is not None:
+        out.append(f"![{_escape(section.image.alt)}]({section.image.url})")
+    out.append("")
+    return out
 
 
 def _escape(text: str) -> str:

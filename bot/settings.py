@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -46,6 +47,10 @@ ECOSYSTEM_NAMES: dict[str, tuple[str | None, str]] = {
     "DISCORD_TOKEN": ("discord", "token"),
     "ANTHROPIC_API_KEY": ("agent", "api_key"),
     "ANTHROPIC_BASE_URL": ("agent", "base_url"),
+    # What GitHub Actions provides (GITHUB_API_URL is set on every runner, GitHub Enterprise
+    # Server's included; GITHUB_TOKEN is passed in the step's env).
+    "GITHUB_TOKEN": ("github", "token"),
+    "GITHUB_API_URL": ("github", "api_url"),
 }
 
 
@@ -115,8 +120,23 @@ class DbtCloudSettings(_Section):
         "https://metadata.cloud.getdbt.com/graphql; only `query` documents are ever sent",
     )
     timeout: float = Field(20.0, gt=0, le=300, description="Seconds to wait for each API call")
+    ci_job_ids: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated ids of CI jobs: each finished run of one (its webhook "
+        "`job.run.completed`) is schema-reviewed against production (JOB_ID's latest run) and "
+        "posted to PIPEBOT_SCHEMA_REVIEW__CHANNEL",
+    )
 
     _check_url = field_validator("base_url", "discovery_url")(_http_url)
+    _split = field_validator("ci_job_ids", mode="before")(_comma_list)
+
+    @field_validator("ci_job_ids")
+    @classmethod
+    def _job_ids(cls, value: list[str]) -> list[str]:
+        for job in value:
+            if not job.isdigit() or int(job) == 0:
+                raise ValueError(f"expected dbt Cloud job ids (numbers), got {job!r}")
+        return value
 
     @property
     def enabled(self) -> bool:
@@ -160,8 +180,46 @@ class WarehouseSettings(_Section):
         description="Most bytes a guarded query returns (approximate: characters of text, 8 per "
         "other value); a longer result is cut there with a note, not failed",
     )
+    usage: bool = Field(
+        True,
+        description="Read the warehouse's spend and query history (`costs`, the digest's "
+        "spend line, the spend tools) on Snowflake, BigQuery, Redshift and Databricks; "
+        "false when the login is not granted them (docs/warehouses.md)",
+    )
+    credit_price: float | None = Field(
+        None,
+        gt=0,
+        description="Snowflake: money per credit, to show spend as money next to credits "
+        "(your contract's price; list prices are 2-4 USD by edition); unset shows credits only",
+    )
+    tib_price: float | None = Field(
+        6.25,
+        gt=0,
+        description="BigQuery: money per TiB billed (on-demand); the default is the on-demand "
+        "list price in the US multi-region; empty shows bytes only",
+    )
+    dbu_price: float | None = Field(
+        None,
+        gt=0,
+        description="Databricks: money per DBU (by SKU and contract); unset shows DBUs only",
+    )
+    currency: str = Field(
+        "USD", min_length=1, max_length=8, description="Currency the prices above are in"
+    )
+    usage_max_bytes_billed: int = Field(
+        1024**3,
+        ge=10 * 1024**2,
+        description="BigQuery: most bytes one query-history query may bill (maximumBytesBilled; "
+        "INFORMATION_SCHEMA queries bill at least 10 MB each); a larger one fails unbilled",
+    )
 
     _split = field_validator("schemas", mode="before")(_comma_list)
+
+    @field_validator("credit_price", "tib_price", "dbu_price", mode="before")
+    @classmethod
+    def _no_price(cls, value: object) -> object:
+        # An empty variable means "no price": show the warehouse's own unit only.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("url")
     @classmethod
@@ -189,6 +247,7 @@ SLACK_BOT_SCOPES = (
     "chat:write",
     "chat:write.public",
     "commands",
+    "files:write",
     "groups:history",
     "im:history",
 )
@@ -403,10 +462,15 @@ class OwnerSettings(_Section):
         default_factory=list,
         description="Comma-separated owner=ID pairs of Discord users (or role:ID for roles)",
     )
+    github: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated owner=login pairs of GitHub users or teams (org/team), "
+        "for mentions in the pull-request comment, e.g. dana=dana-gh,data-platform=acme/data",
+    )
 
-    _split = field_validator("slack", "discord", mode="before")(_comma_list)
+    _split = field_validator("slack", "discord", "github", mode="before")(_comma_list)
 
-    @field_validator("slack", "discord")
+    @field_validator("slack", "discord", "github")
     @classmethod
     def _pairs(cls, value: list[str]) -> list[str]:
         for pair in value:
@@ -531,6 +595,106 @@ class RetentionSettings(_Section):
     )
 
 
+_HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class DriftSettings(_Section):
+    """Warehouse drift (docs/drift.md): `pipebot clock` has the catalog snapshotted daily and
+    changes no dbt run explains posted once."""
+
+    enabled: bool = Field(
+        True, description="Snapshot the warehouse catalog daily (when a warehouse is configured)"
+    )
+    schemas: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated schemas to snapshot (empty: PIPEBOT_WAREHOUSE__SCHEMAS, "
+        "else every schema the warehouse role may use)",
+    )
+    time: str = Field("06:00", description="When the daily snapshot is taken, HH:MM")
+    timezone: str = Field("UTC", description="Time zone of that time, e.g. Europe/Berlin")
+    channel: str = Field(
+        "",
+        description="Where unexpected changes are posted: a Slack or Discord channel id "
+        "(empty: PIPEBOT_ALERTS__CHANNEL)",
+    )
+    platform: Literal["", "slack", "discord"] = Field(
+        "",
+        description="Which chat that channel is in (empty: as PIPEBOT_ALERTS__PLATFORM)",
+    )
+    workspace: str = Field(
+        "",
+        description="Slack workspace (team) id of that channel; needed only with OAuth "
+        "(multi-workspace) installs (empty: PIPEBOT_ALERTS__WORKSPACE)",
+    )
+    retention_days: float = Field(
+        30, gt=0, le=3650, description="Days snapshots are kept (the newest is always kept)"
+    )
+
+    _split = field_validator("schemas", mode="before")(_comma_list)
+
+    @field_validator("time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        match = _HH_MM.match(value.strip())
+        if match is None:
+            raise ValueError(f"expected a time of day as HH:MM, e.g. 06:00 (got {value!r})")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; use an IANA name such as UTC or Europe/Berlin"
+            ) from None
+        return value.strip()
+
+
+class SchemaReviewSettings(_Section):
+    """Schema reviews posted on their own (docs/schema-review.md, "In the channel"): each
+    finished run of a CI job (PIPEBOT_DBT_CLOUD__CI_JOB_IDS) reviewed against production."""
+
+    channel: str = Field(
+        "",
+        description="Where the reviews of CI runs are posted: a Slack or Discord channel id "
+        "(empty: PIPEBOT_ALERTS__CHANNEL)",
+    )
+    platform: Literal["", "slack", "discord"] = Field(
+        "",
+        description="Which chat that channel is in (empty: as PIPEBOT_ALERTS__PLATFORM)",
+    )
+    workspace: str = Field(
+        "",
+        description="Slack workspace (team) id of that channel; needed only with OAuth "
+        "(multi-workspace) installs (empty: PIPEBOT_ALERTS__WORKSPACE)",
+    )
+    advice: bool = Field(
+        True,
+        description="With the agent configured, add its migration advice (written from the "
+        "review's facts only) to a review that breaks something",
+    )
+
+
+class GitHubSettings(_Section):
+    """GitHub, for the one pull-request comment `pipebot github comment` keeps up to date."""
+
+    token: SecretStr | None = Field(
+        None,
+        description="Token that may write pull-request comments (a workflow's GITHUB_TOKEN "
+        "needs `permissions: pull-requests: write`)",
+    )
+    api_url: str = Field(
+        "https://api.github.com",
+        description="GitHub's REST API; GitHub Enterprise Server: https://HOST/api/v3 (Actions "
+        "sets GITHUB_API_URL)",
+    )
+    timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for each API call")
+
+    _check_url = field_validator("api_url")(_http_url)
+
+
 class Settings(BaseSettings):
     """Everything pipebot can be configured with. See ``docs/configuration.md``."""
 
@@ -570,6 +734,9 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     work: WorkSettings = Field(default_factory=WorkSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    schema_review: SchemaReviewSettings = Field(default_factory=SchemaReviewSettings)
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -21,6 +21,10 @@ set -euo pipefail
 : "${DATASETS:?set DATASETS to the space-separated datasets pipebot may describe}"
 ACCOUNT_NAME="${ACCOUNT_NAME:-pipebot-metadata}"
 WITH_JOB_USER="${WITH_JOB_USER:-no}"  # yes: also grant roles/bigquery.jobUser (SQL features)
+# yes: spend and query history (`costs`): roles/bigquery.resourceViewer (jobs.listAll, to read
+# everyone's jobs in INFORMATION_SCHEMA.JOBS — their query text included) and jobUser (to run
+# that query; pipebot caps each at PIPEBOT_WAREHOUSE__USAGE_MAX_BYTES_BILLED)
+WITH_USAGE="${WITH_USAGE:-no}"
 KEY_FILE="${KEY_FILE:-}"               # a path: also create a JSON key there (else use ADC)
 ACCOUNT="${ACCOUNT_NAME}@${PROJECT}.iam.gserviceaccount.com"
 
@@ -36,9 +40,14 @@ for dataset in $DATASETS; do
      TO \"serviceAccount:${ACCOUNT}\""
 done
 
-if [ "$WITH_JOB_USER" = "yes" ]; then
+if [ "$WITH_JOB_USER" = "yes" ] || [ "$WITH_USAGE" = "yes" ]; then
   gcloud projects add-iam-policy-binding "$PROJECT" --condition=None \
     --member "serviceAccount:${ACCOUNT}" --role roles/bigquery.jobUser >/dev/null
+fi
+
+if [ "$WITH_USAGE" = "yes" ]; then
+  gcloud projects add-iam-policy-binding "$PROJECT" --condition=None \
+    --member "serviceAccount:${ACCOUNT}" --role roles/bigquery.resourceViewer >/dev/null
 fi
 
 if [ -n "$KEY_FILE" ]; then
@@ -46,4 +55,4 @@ if [ -n "$KEY_FILE" ]; then
   chmod 600 "$KEY_FILE"
 fi
 
-echo "pipebot's BigQuery identity: $ACCOUNT (metadataViewer on: $DATASETS; jobUser: $WITH_JOB_USER)"
+echo "pipebot's BigQuery identity: $ACCOUNT (metadataViewer on: $DATASETS; jobUser: $WITH_JOB_USER; usage: $WITH_USAGE)"

@@ -25,5 +25,18 @@ GRANT USE SCHEMA ON CATALOG main TO `pipebot`;
 -- ... or only some (then drop the line above):
 -- GRANT USE SCHEMA ON SCHEMA main.analytics TO `pipebot`;
 
+-- Optional, for spend and query history (`costs`, docs/warehouses.md "Spend and slow
+-- queries"): the two system tables, and a SQL warehouse to read them on (its id goes in the
+-- URL: warehouse_id=<id>). system.query.history holds everyone's query text: pipebot shows it
+-- cut short with literals masked. The system schemas must be enabled by an account admin.
+-- GRANT USE CATALOG ON CATALOG system TO `pipebot`;
+-- GRANT USE SCHEMA ON SCHEMA system.billing TO `pipebot`;
+-- GRANT SELECT ON TABLE system.billing.usage TO `pipebot`;
+-- GRANT USE SCHEMA ON SCHEMA system.query TO `pipebot`;
+-- GRANT SELECT ON TABLE system.query.history TO `pipebot`;
+-- and CAN USE on that SQL warehouse (its Permissions tab in the workspace, or
+--   databricks permissions update warehouses <id> --json '{"access_control_list":
+--     [{"service_principal_name": "<application-id>", "permission_level": "CAN_USE"}]}').
+
 -- Check: the principal's effective grants should be exactly these.
 SHOW GRANTS `pipebot` ON CATALOG main;

@@ -29,5 +29,12 @@ GRANT SELECT ON svv_table_info TO pipebot_reader;
 -- Unverified that REFERENCES alone is enough there; SELECT is, but also reads data.
 -- GRANT REFERENCES ON ALL TABLES IN SCHEMA analytics TO pipebot_reader;
 
+-- Query history (`costs`, docs/warehouses.md "Spend and slow queries"): SYS_QUERY_HISTORY and
+-- SYS_QUERY_DETAIL need no grant, but show a user only their own queries. To see everyone's
+-- slow and failing queries (and their query text, which pipebot shows cut short with literals
+-- masked), optionally:
+-- ALTER USER pipebot_reader SYSLOG ACCESS UNRESTRICTED;
+-- Redshift has no spend view (a provisioned cluster bills per node-hour).
+
 -- Deliberately absent: SELECT on tables, CREATE on the database or any schema, membership in
 -- sys:monitor or sys:operator (they see every user's query text), superuser (CREATEUSER).

@@ -46,12 +46,21 @@ CREATE USER IF NOT EXISTS PIPEBOT
   TYPE = SERVICE
   DEFAULT_ROLE = PIPEBOT_METADATA
   DEFAULT_WAREHOUSE = PIPEBOT_XS
+  -- Only PIPEBOT_METADATA acts: with secondary roles ('ALL', the default for new users since
+  -- the 2024_08 bundle) any other role granted to this user would add its privileges, and
+  -- `pipebot doctor` fails naming them.
+  DEFAULT_SECONDARY_ROLES = ()
   RSA_PUBLIC_KEY = 'MIIBIjANBgkqh…replace-me…'
   COMMENT = 'pipebot (read-only catalog)';
 GRANT ROLE PIPEBOT_METADATA TO USER PIPEBOT;
 
--- Optional, for query history and spend (costs): SNOWFLAKE.ACCOUNT_USAGE through a database
--- role that reads usage, not data.
+-- Optional, for spend and query history (`costs`, the digest's spend line, the spend tools;
+-- docs/warehouses.md "Spend and slow queries"): WAREHOUSE_METERING_HISTORY and QUERY_HISTORY of
+-- SNOWFLAKE.ACCOUNT_USAGE through a database role that reads usage, not data. QUERY_HISTORY
+-- holds everyone's query text: pipebot shows it cut short with its literals masked. Without
+-- this grant `costs` says which grant is missing. (Tables read per query come from
+-- ACCESS_HISTORY, which needs Enterprise Edition and SNOWFLAKE.GOVERNANCE_VIEWER; without it
+-- they are shown as unknown.)
 -- GRANT DATABASE ROLE SNOWFLAKE.USAGE_VIEWER TO ROLE PIPEBOT_METADATA;
 
 -- Deliberately absent: SELECT on anything, OWNERSHIP, any grant WITH GRANT OPTION, and

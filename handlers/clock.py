@@ -8,6 +8,10 @@ misfire grace time, submits nothing twice. A `pipebot serve` worker runs the job
 
 Once a day (`RETENTION_HOUR` UTC) the clock also prunes the bot's bookkeeping older than its
 retention window (`bot.store.retention`); a second clock pruning too does no harm.
+
+With a warehouse configured, it submits one ``drift`` job a day (`DriftSchedule`, e.g. 06:00
+Europe/Berlin), keyed by that day's slot like a digest: a worker snapshots the catalog and
+posts the changes no dbt run explains (`bot.drift`). The clock itself reads no warehouse.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -24,6 +29,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.drift import DRIFT_JOB, DriftJob, scheduled_key
 from bot.playbooks.schedules import DIGEST_JOB, job_key, job_payload
 from bot.store import Store, retention
 from bot.store.digests import DigestSchedule
@@ -32,13 +38,27 @@ log = logging.getLogger(__name__)
 
 SYNC_JOB = "sync-schedules"
 RETENTION_JOB = "prune"
+DRIFT_SCHEDULE_JOB = "drift"
 RETENTION_HOUR, RETENTION_MINUTE = 3, 41
 # A fire later than this (the clock was down) is skipped: a digest hours late misleads.
 MISFIRE_GRACE_S = 15 * 60
 # How far back to look for the cron time a late fire belongs to.
 LOOKBACK = timedelta(days=8)
 
-Submit = Callable[[str, str, dict[str, Any]], object]
+# (job key, job kind, payload): the work engine's `submit`.
+Submit = Callable[[str, str, Any], object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftSchedule:
+    """When the daily drift snapshot is taken (`PIPEBOT_DRIFT__TIME` and `__TIMEZONE`)."""
+
+    time: str = "06:00"  # HH:MM
+    timezone: str = "UTC"
+
+    def trigger(self) -> CronTrigger:
+        hour, _, minute = self.time.partition(":")
+        return CronTrigger(hour=int(hour), minute=int(minute), timezone=ZoneInfo(self.timezone))
 
 
 def trigger_of(schedule: DigestSchedule) -> CronTrigger:
@@ -63,11 +83,13 @@ class Clock:
         submit: Submit,
         sync_interval: float = 60.0,
         retention: retention.Windows | None = None,
+        drift: DriftSchedule | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._submit = submit
         self._retention = retention
+        self._drift = drift
         self._sync_interval = sync_interval
         self._now = now
         self._scheduler = BackgroundScheduler(
@@ -91,6 +113,20 @@ class Clock:
         )
         if submitted:
             log.info("digest submitted", extra={"schedule": schedule.id, "slot": slot.isoformat()})
+        return bool(submitted)
+
+    def fire_drift(self) -> bool:
+        """Submit the drift check of the latest daily slot; False if already submitted (or no
+        drift schedule)."""
+        if self._drift is None:
+            return False
+        slot = slot_of(self._drift.trigger(), self._now())
+        if slot is None:
+            return False
+        job = DriftJob(snapshot=scheduled_key(slot))
+        submitted = self._submit(job.key, DRIFT_JOB, job)
+        if submitted:
+            log.info("drift check submitted", extra={"slot": slot.isoformat()})
         return bool(submitted)
 
     def sync(self) -> None:
@@ -147,6 +183,13 @@ class Clock:
             id=RETENTION_JOB,
             replace_existing=True,
         )
+        if self._drift is not None:
+            self._scheduler.add_job(
+                self.fire_drift,
+                self._drift.trigger(),
+                id=DRIFT_SCHEDULE_JOB,
+                replace_existing=True,
+            )
 
     def stop(self) -> None:
         self._stop.set()
@@ -172,7 +215,8 @@ class Clock:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self.start()
-        log.info("clock started", extra={"sync_interval_s": self._sync_interval})
+        drift = f"{self._drift.time} {self._drift.timezone}" if self._drift else None
+        log.info("clock started", extra={"sync_interval_s": self._sync_interval, "drift": drift})
         while not self._stop.wait(1.0):
             pass
         log.info("clock stopping", extra={"signal": received[0] if received else None})

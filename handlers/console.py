@@ -57,7 +57,8 @@ def render_rich(reply: Reply) -> RenderableType:
     parts: list[RenderableType] = []
     if reply.text:
         parts.append(Markdown(reply.text))
-    for section in reply.sections:
+    # A terminal cannot collapse: the details follow the top lines.
+    for section in (*reply.sections, *reply.details):
         if section.heading:
             parts.append(Text(section.heading, style="bold"))
         if section.text:
@@ -86,7 +87,9 @@ def render_rich(reply: Reply) -> RenderableType:
         for link in section.links:
             parts.append(Text.assemble((link.label, "underline"), " ", (link.url, "blue")))
         if section.image is not None:
-            parts.append(Text(f"[image] {section.image.alt}: {section.image.url}", style="dim"))
+            # A chart pipebot drew is a file: its path is printed to open it.
+            path = section.image.url.removeprefix("file://")
+            parts.append(Text(f"[image] {section.image.alt}: {path}", style="dim"))
     # No buttons in a terminal: link buttons become links, the others are left out.
     parts.extend(Text(f"{a.label}: {a.url}", style="dim") for a in reply.actions if a.url)
     footer = []

@@ -10,7 +10,9 @@ Routes:
 - ``POST /webhooks/airflow`` — ``Authorization: Bearer <PIPEBOT_WEBHOOKS__TOKEN>``; the JSON an
   ``on_failure_callback`` / ``on_success_callback`` posts (see docs/alerts.md).
 - ``POST /webhooks/dbt-cloud`` — ``Authorization: <hex HMAC-SHA256 of the raw body>`` with the
-  webhook secret, compared in constant time; ``job.run.completed`` / ``job.run.errored``.
+  webhook secret, compared in constant time; ``job.run.completed`` / ``job.run.errored``. A
+  completed run of a CI job the core wants reviewed (`Reviews`) is accepted as a schema-review
+  job too, in the same answer.
 - ``POST /webhooks/alerts`` — ``Authorization: Bearer <token>``; Alertmanager's webhook format,
   or one flat alert object.
 """
@@ -23,7 +25,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -32,10 +35,21 @@ from starlette.routing import Route
 
 from bot import metrics
 from bot.alerts import FAILED, SUCCEEDED, Alert
+from bot.playbooks.ci_review import CiRun
 
 log = logging.getLogger(__name__)
 
 Submit = Callable[[Alert], bool]  # True when accepted, False when a duplicate
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """Which finished dbt Cloud runs get a schema review (the core's decision) and how one is
+    accepted (True when accepted, False when a duplicate)."""
+
+    wants: Callable[[CiRun], bool]
+    submit: Callable[[CiRun], bool]
 
 
 class BadPayload(ValueError):
@@ -98,6 +112,28 @@ def dbt_cloud_alert(body: dict[str, Any]) -> Alert | None:
         status=status,
         title=f"dbt Cloud job {job} {'succeeded' if status == SUCCEEDED else 'failed'}",
         detail=_text(data.get("runStatusMessage"), "runStatusMessage"),
+    )
+
+
+def dbt_cloud_run(body: dict[str, Any]) -> CiRun | None:
+    """The run a ``job.run.completed`` delivery tells of, once its artifacts are in dbt Cloud
+    (``job.run.errored`` comes before them); None for other events and cancelled runs."""
+    if body.get("eventType") != "job.run.completed":
+        return None
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise BadPayload("missing object 'data'")
+    code = data.get("runStatusCode")
+    status = _scalar(data.get("runStatus"), "runStatus")
+    if (type(code) is int and code == 30) or status.lower() in {"cancelled", "canceled"}:
+        return None
+    return CiRun(
+        run_id=_required_str(data, "runId"),
+        job_id=_required_str(data, "jobId"),
+        job=_text(data.get("jobName"), "jobName"),
+        status=status,
+        reason=_text(data.get("runReason"), "runReason")[:200],
+        event_id=_text(body.get("eventId"), "eventId"),
     )
 
 
@@ -215,7 +251,13 @@ _TOKEN_REASON = "missing or wrong token (Authorization: Bearer …)"
 _RETRY_REASON = "could not accept the alert right now; retry"
 
 
-def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list[Route]:
+def routes(
+    *,
+    submit: Submit,
+    token: str | None,
+    dbt_secret: str | None,
+    reviews: Reviews | None = None,
+) -> list[Route]:
     """The three webhook routes, to mount on the HTTP server (behind
     `handlers.front_door.BodyLimit`, which bounds the body before a route reads it).
 
@@ -257,12 +299,22 @@ def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list
                 "signature does not match the body (HMAC-SHA256 with the webhook secret)",
             )
 
-        def parse(body: dict[str, Any]) -> list[Alert]:
+        def parse(body: dict[str, Any]) -> list[Alert | CiRun]:
             alert = dbt_cloud_alert(body)
-            return [alert] if alert is not None else []
+            found: list[Alert | CiRun] = [alert] if alert is not None else []
+            run = dbt_cloud_run(body) if reviews is not None else None
+            if reviews is not None and run is not None and reviews.wants(run):
+                found.append(run)
+            return found
+
+        def accept(item: Alert | CiRun) -> bool:
+            if isinstance(item, CiRun):
+                assert reviews is not None  # parse adds runs only with reviews
+                return reviews.submit(item)
+            return submit(item)
 
         return await _accept(
-            request, parse, submit, source="webhook:dbt_cloud", started=started, raw=raw
+            request, parse, accept, source="webhook:dbt_cloud", started=started, raw=raw
         )
 
     async def alerts(request: Request) -> Response:
@@ -284,8 +336,8 @@ def routes(*, submit: Submit, token: str | None, dbt_secret: str | None) -> list
 
 async def _accept(
     request: Request,
-    parse: Callable[[dict[str, Any]], list[Alert]],
-    submit: Submit,
+    parse: Callable[[dict[str, Any]], list[T]],
+    submit: Callable[[T], bool],
     *,
     source: str,
     started: float,
@@ -307,11 +359,12 @@ async def _accept(
 def _process(
     path: str,
     raw: bytes,
-    parse: Callable[[dict[str, Any]], list[Alert]],
-    submit: Submit,
+    parse: Callable[[dict[str, Any]], list[T]],
+    submit: Callable[[T], bool],
     source: str,
 ) -> tuple[int, dict[str, Any]]:
-    """Parse, then persist: the blocking half of a webhook, run in a worker thread."""
+    """Parse, then persist: the blocking half of a webhook, run in a worker thread. Each item
+    parsed (an alert, a run to review) is one event."""
     try:
         alerts = parse(_json_object(raw))
     except BadPayload as exc:

@@ -11,8 +11,11 @@ from bot.agent import Agent
 from bot.commands import Command, Commands
 from bot.owners import OwnerDirectory
 from bot.playbooks import (
+    change_review,
+    costs,
     dag,
     digest,
+    drift,
     freshness,
     help,
     incidents,
@@ -23,6 +26,7 @@ from bot.playbooks import (
     triage,
 )
 from bot.store.digests import Digests
+from bot.store.drift import DriftSnapshots
 from bot.store.incidents import Incidents
 
 
@@ -43,6 +47,7 @@ def default_commands(
     incident_store: Incidents | None = None,
     agent: Agent | None = None,
     digest_store: Digests | None = None,
+    drift_store: DriftSnapshots | None = None,
 ) -> Commands:
     """The command table. Incident commands need the store's incident records; with an agent,
     triage adds a root-cause hypothesis."""
@@ -94,6 +99,14 @@ def default_commands(
             needs=_dbt,
         ),
         Command(
+            name="costs",
+            usage=costs.USAGE,
+            summary="warehouse spend against the previous window, the warehouses that moved, "
+            "the slowest, costliest and failing queries",
+            run=costs.run,
+            needs=lambda _args: ("warehouse", "usage"),
+        ),
+        Command(
             name="digest",
             usage=digest.USAGE,
             summary="pipeline health over a window: failing and recovered DAGs, dbt, stale "
@@ -107,10 +120,19 @@ def default_commands(
         Command(
             name="schema-review",
             usage=schema_review.USAGE,
-            summary="a model's columns in the warehouse against what dbt declares: drift, "
-            "breaking changes, who is affected, governance gaps",
-            run=lambda r: schema_review.run(r, agent),
-            needs=_dbt,
+            summary="a model's columns in the warehouse against what dbt declares; or a change "
+            "(a dbt Cloud CI run against production, two runs or folders): what it breaks, "
+            "column by column, and whom to tell",
+            run=lambda r: schema_review.run(r, agent, directory),
+            needs=lambda args: () if change_review.is_change(args) else ("dbt",),
+        ),
+        Command(
+            name="drift",
+            usage=drift.USAGE,
+            summary="what changed in the warehouse catalog since the last daily snapshot, and "
+            "what no dbt run explains",
+            run=lambda r: drift.run(r, drift_store),
+            needs=lambda _args: ("warehouse",),
         ),
     ]
     if incident_store is not None:

@@ -4,6 +4,10 @@ The impact of a node is what gets rebuilt from it (models, seeds, snapshots) and
 exposures on it; the metrics, semantic models and saved queries built on it are listed apart.
 A name that fits several nodes (a seed and a source over one table) is never resolved
 silently: the reply lists every candidate with what reads it and the exact name to ask for.
+
+With a warehouse configured, the node's relation is read there too (its columns as the
+warehouse has them, rows, size, last change): lineage says what exists, not only what dbt
+declares — a relation the warehouse lacks is said, and a warehouse that cannot answer is a note.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ from dataclasses import replace
 
 from bot import phrases
 from bot.commands import Request
-from bot.errors import Ambiguous, Candidate
-from bot.facts import DbtNode, Lineage
+from bot.errors import Ambiguous, Candidate, NotFound
+from bot.facts import DbtNode, Lineage, Table
 from bot.fanout import Outcome, gather
 from bot.messages import Field, Reply, Section, Tone
 from bot.owners import unique_owners
 from bot.playbooks.dbt_text import tests_heading
 from bot.playbooks.replies import missing_argument, not_found_reply, source_missing
-from bot.ports import DbtProject
+from bot.ports import DbtProject, WarehouseCatalog
+from bot.relations import locate
 
 LISTED = 15
 CANDIDATES = 6  # candidates of an ambiguous name whose lineage is read
@@ -53,7 +58,57 @@ def run(request: Request) -> Reply:
         return not_found_reply(out, what=f"dbt node `{name}`")
     lineage = out.value
     assert lineage is not None  # ok outcomes carry a value
-    return _reply(lineage, asked=name, system=dbt.system)
+    reply = _reply(lineage, asked=name, system=dbt.system)
+    warehouse = request.sources.warehouse
+    located = locate(lineage.node.relation)
+    if warehouse is None or located is None:
+        return reply
+    request.progress(f"Warehouse: reading {located[0]}.{located[1]}")
+    return _with_warehouse(reply, warehouse, *located)
+
+
+def _with_warehouse(reply: Reply, warehouse: WarehouseCatalog, schema: str, name: str) -> Reply:
+    """The reply with the relation as the warehouse has it, or a note saying why not."""
+    found: Outcome[Table] = gather(
+        {"table": (warehouse.system, lambda: warehouse.table(schema, name))}, timeout=TIMEOUT_S
+    )["table"]
+    table = found.value
+    if not found.ok or table is None:
+        missing = isinstance(found.exc, NotFound) and not found.error.startswith(
+            ("schema ", "no schema ")
+        )
+        note = (
+            f"The warehouse has no table or view `{schema}.{name}`: not built yet, or "
+            "dropped or renamed outside dbt."
+            if missing
+            else f"The warehouse could not show `{schema}.{name}`: {found.error}"
+        )
+        return replace(reply, notes=(*reply.notes, note))
+    columns = tuple(table.columns)
+    bullets = tuple(
+        f"`{c.name}` {c.data_type}{'' if c.nullable is not False else ' not null'}"
+        for c in columns[:LISTED]
+    )
+    extra = phrases.more(len(bullets), len(columns))
+    section = Section(
+        heading=f"In the warehouse ({table.kind} `{table.qualified_name}`)",
+        text=table.comment or "",
+        fields=(
+            Field("Columns", f"{len(columns):,}"),
+            Field("Rows", "unknown" if table.row_count is None else f"{table.row_count:,}"),
+            Field("Size", phrases.size(table.size_bytes)),
+            Field(
+                "Last altered",
+                phrases.timestamp(table.last_altered) if table.last_altered else "unknown",
+            ),
+        ),
+        bullets=(*bullets, extra) if extra else bullets,
+    )
+    return replace(
+        reply,
+        sections=(*reply.sections, section),
+        sources=(*reply.sources, f"{warehouse.system}: {schema}.{name} (live)"),
+    )
 
 
 def _one_spelling(lineage: Lineage) -> Lineage:

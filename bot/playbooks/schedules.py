@@ -9,6 +9,7 @@ mistake posts nothing twice), and a worker builds the digest and posts it throug
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,15 +17,19 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.commands import Request
+from bot.health.selection import FilterError, Filters, is_filter
 from bot.messages import InboundMessage, Reply, Section, Tone, no_progress
 from bot.ports import Sources
 from bot.store.digests import Digests, DigestSchedule
 
 DIGEST_JOB = "digest"
 USAGE = (
-    "digest schedule daily|weekdays|<weekday> <HH:MM> [time zone, e.g. Europe/Berlin] · "
-    "digest list · digest remove <id>"
+    "digest schedule daily|weekdays|<weekday> <HH:MM> [time zone, e.g. Europe/Berlin] "
+    "[tag:<DAG tag>] [owner:<DAG owner>] [dbt:<selector>] · digest list · digest remove <id>"
 )
+# The schedule's name (unique per channel) is its cadence and filters; longer ones are cut and
+# keep a hash so two long filter sets never collide.
+NAME_MAX = 64
 # Channels that can receive a post nobody asked for in that moment.
 POSTING_PLATFORMS = frozenset({"slack", "discord"})
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -93,39 +98,55 @@ def _schedule(digests: Digests, args: tuple[str, ...], message: InboundMessage) 
             text="A scheduled digest is posted to the channel it was scheduled in; run "
             "`digest schedule …` in the Slack or Discord channel that should receive it.",
         )
-    if len(args) not in (2, 3):
+    if len(args) < 2:
         return _usage("Give when and at what time")
     found = cadence(args[0], args[1])
     if found is None:
         return _usage(f"`{' '.join(args[:2])}` is not a schedule I understand")
-    zone = args[2] if len(args) == 3 else "UTC"
+    rest = list(args[2:])
+    zone = rest.pop(0) if rest and not is_filter(rest[0]) else "UTC"
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         return _usage(f"`{zone}` is not a time zone (use an IANA name such as Europe/Berlin)")
+    try:
+        filters = Filters.parse(rest)
+    except FilterError as exc:
+        return _usage(str(exc))
+    name = _name(found.label, filters)
     schedule = digests.add_schedule(
-        name=found.label,
+        name=name,
         platform=message.platform,
         workspace=message.workspace,
         channel=message.channel,
         cron=found.cron,
         timezone=zone,
         created_by=message.user_name or message.user,
+        filters=filters.text(),
     )
     if schedule is None:
         return Reply(
             title="Already scheduled",
             tone=Tone.INFO,
-            text=f"This channel already gets a digest {found.label}. `digest list` shows them.",
+            text=f"This channel already gets a digest {name}. `digest list` shows them.",
         )
+    narrowed = f", narrowed to {filters.describe()}" if not filters.empty else ""
     return Reply(
         title=f"Digest scheduled: {found.label} {zone}",
         tone=Tone.SUCCESS,
         text=f"This channel gets the pipeline digest of the last {_window_words(found.window)} "
-        f"{found.label} ({zone}). Schedule #{schedule.id}; `digest remove {schedule.id}` stops "
-        "it.",
+        f"{found.label} ({zone}){narrowed}. Schedule #{schedule.id}; "
+        f"`digest remove {schedule.id}` stops it.",
         notes=("Scheduled digests are posted by the `pipebot clock` process.",),
     )
+
+
+def _name(label: str, filters: Filters) -> str:
+    name = " ".join(part for part in (label, filters.text()) if part)
+    if len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: NAME_MAX - 10]}… {digest}"
 
 
 def _list(schedules: list[DigestSchedule], message: InboundMessage) -> Reply:
@@ -143,7 +164,8 @@ def _list(schedules: list[DigestSchedule], message: InboundMessage) -> Reply:
         sections=(
             Section(
                 bullets=tuple(
-                    f"#{s.id} {s.name} {s.timezone}"
+                    f"#{s.id} {_cadence_label(s)} {s.timezone}"
+                    + (f" {s.filters}" if s.filters else "")
                     + (f" — by {s.created_by}" if s.created_by else "")
                     + ("" if s.enabled else " (paused)")
                     for s in mine
@@ -178,6 +200,13 @@ def _remove(digests: Digests, args: tuple[str, ...], message: InboundMessage) ->
     )
 
 
+def _cadence_label(schedule: DigestSchedule) -> str:
+    """The cadence part of a schedule's name (its filters are listed apart)."""
+    if schedule.filters and schedule.name.endswith(schedule.filters):
+        return schedule.name[: -len(schedule.filters)].strip()
+    return schedule.name
+
+
 def _usage(problem: str) -> Reply:
     return Reply(
         title="Cannot schedule that", tone=Tone.WARNING, text=f"{problem}. Usage: `{USAGE}`"
@@ -192,7 +221,7 @@ def _window_words(window: str) -> str:
 
 
 def job_payload(schedule: DigestSchedule, slot: datetime) -> dict[str, Any]:
-    """What the clock submits for one schedule and slot."""
+    """What the clock submits for one schedule and slot: a weekly schedule covers 7 days."""
     return {
         "schedule_id": schedule.id,
         "slot": slot.isoformat(),
@@ -200,6 +229,8 @@ def job_payload(schedule: DigestSchedule, slot: datetime) -> dict[str, Any]:
         "workspace": schedule.workspace,
         "channel": schedule.channel,
         "window": "7d" if _weekly(schedule.cron) else "24h",
+        "timezone": schedule.timezone,
+        "filters": schedule.filters,
     }
 
 
@@ -210,18 +241,17 @@ def job_key(schedule_id: int, slot: datetime) -> str:
 def digest_request(payload: dict[str, Any], sources: Sources) -> Request:
     """The request a scheduled digest runs as (no person asked; the clock did)."""
     key = job_key(int(payload["schedule_id"]), datetime.fromisoformat(payload["slot"]))
+    args = (str(payload["window"]), *str(payload.get("filters") or "").split())
     message = InboundMessage(
         platform=str(payload["platform"]),
         workspace=str(payload["workspace"]),
         channel=str(payload["channel"]),
         thread="",
         user="pipebot clock",
-        text=f"digest {payload['window']}",
+        text="digest " + " ".join(args),
         event_id=key,
     )
-    return Request(
-        message=message, args=(str(payload["window"]),), sources=sources, progress=no_progress
-    )
+    return Request(message=message, args=args, sources=sources, progress=no_progress)
 
 
 def _weekly(cron: str) -> bool:

@@ -2,6 +2,11 @@
 project declares and against the columns of the last build — drift, what it breaks and for
 whom, and governance gaps.
 
+`schema-review <run-id>` and `schema-review <base> <target>` review a *change* instead — two
+whole dbt states compared (`bot.playbooks.change_review`, `bot.review`); `run` tells the forms
+apart: a number is a dbt Cloud run id, a path-like word a folder, two words a base and a
+target, any other single word a model.
+
 Where the columns come from, and what they are compared with:
 
 - the warehouse, read live when it is configured, compared with the declaration (YAML) **and**
@@ -33,7 +38,6 @@ these facts follows.
 from __future__ import annotations
 
 import difflib
-import itertools
 import json
 import re
 from collections.abc import Callable
@@ -52,12 +56,15 @@ from bot.errors import NotFound
 from bot.facts import ArtifactTimes, ColumnDoc, ColumnUse, DbtNode, DbtRun, Lineage, Table
 from bot.fanout import Outcome, gather
 from bot.messages import Field, Reply, Section, Tone
-from bot.owners import unique_owners
+from bot.owners import OwnerDirectory, unique_owners
+from bot.playbooks import change_review
 from bot.playbooks.dbt_text import command_text, message_gist
 from bot.playbooks.replies import agent_text, missing_argument, not_found_reply, source_missing
 from bot.prompts import prompt
+from bot.relations import locate
+from bot.review import privacy
 
-USAGE = "schema-review <model>"
+USAGE = "schema-review <model> | schema-review <run-id> | schema-review <base> <target>"
 # Every reply that is a review (not an input or lookup problem) has a title starting so.
 TITLE = "Schema review of "
 TIMEOUT_S = 20.0
@@ -67,33 +74,6 @@ _RELATIONS = frozenset({"model", "seed", "snapshot", "source"})
 # dbt commands that (re)build relations: after one, an older catalog.json may be out of date.
 BUILDING_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "retry", "clone"})
 DOCS_GENERATE = "dbt docs generate"
-# Column-name words that usually mean personal data (GDPR/CCPA scope), matched per word.
-_PERSONAL = frozenset(
-    {
-        "email",
-        "mail",
-        "phone",
-        "mobile",
-        "msisdn",
-        "ssn",
-        "passport",
-        "birth",
-        "birthday",
-        "dob",
-        "address",
-        "street",
-        "postcode",
-        "zip",
-        "zipcode",
-        "iban",
-        "ip",
-        "surname",
-        "lastname",
-        "firstname",
-        "fullname",
-    }
-)
-_PERSONAL_PAIRS = frozenset({("first", "name"), ("last", "name"), ("full", "name")})
 
 
 class Verdict(StrEnum):
@@ -183,7 +163,11 @@ class SchemaReview:
         return bool(self.uses_error and self.lineage is not None and self.lineage.children)
 
 
-def run(request: Request, agent: Agent | None = None) -> Reply:
+def run(
+    request: Request, agent: Agent | None = None, owners: OwnerDirectory | None = None
+) -> Reply:
+    if change_review.is_change(request.args):
+        return change_review.run(request, owners, agent)
     result = assess(request)
     if isinstance(result, Reply):
         return result
@@ -243,7 +227,7 @@ def assess(request: Request) -> SchemaReview | Reply:
     columns_from = ""
     absent = ""  # the warehouse says the relation does not exist
     warehouse = request.sources.warehouse
-    located = _locate(node.relation)
+    located = locate(node.relation)
     if warehouse is not None and located is not None:
         schema, table_name = located
         request.progress(f"Warehouse: reading the columns of {schema}.{table_name}")
@@ -415,7 +399,7 @@ def review(node: DbtNode, actual: dict[str, str], *, baseline: bool = False) -> 
                 TypeChange(column=column.name, expected=expected, actual=actual[now], basis=basis)
             )
     renamed = _renames((*missing, *dropped), added, actual)
-    personal = tuple(n for n in actual if _looks_personal(n))
+    personal = tuple(n for n in actual if privacy.category(n, actual[n]))
     undescribed = tuple(c.name for c in declared if not c.description.strip())
     key_tested = any(
         any(t.startswith("unique") for t in c.tests)
@@ -780,19 +764,6 @@ def _failed_build_note(node: DbtNode, run: DbtRun | None) -> str:
     return f"Its last {command_text(run.command)} {what}" + (f" ({said})" if said else "") + "."
 
 
-def _locate(relation: str) -> tuple[str, str] | None:
-    """(schema, table) of a dbt relation name such as ``"shop"."marts"."fct_orders"``."""
-    if not relation:
-        return None
-    try:
-        table = exp.to_table(relation)
-    except ParseError:
-        return None
-    if not table.name or not table.db:
-        return None
-    return table.db, table.name
-
-
 def _same_type(expected: str, actual: str) -> bool:
     """Equal types, where a type written without parameters matches any of its sizes (a
     declared ``varchar`` is the warehouse's ``VARCHAR(256)``)."""
@@ -840,13 +811,6 @@ def _similar(old: str, new: str) -> bool:
 
 def _new_name(old: str, drift: Drift) -> str:
     return next((new for was, new in drift.renamed if was == old), "")
-
-
-def _looks_personal(name: str) -> bool:
-    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
-    if any(w in _PERSONAL for w in words):
-        return True
-    return any(pair in _PERSONAL_PAIRS for pair in itertools.pairwise(words))
 
 
 def _more(items: tuple[Any, ...] | list[Any]) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """The bot's own read-write database: threads, idempotency keys, audit, incidents, digests,
-outbox, accepted jobs and the dbt runs it kept.
+outbox, accepted jobs, the dbt runs it kept and snapshots of the warehouse catalog.
 
 `Store.open(url)` creates the engine, migrates to the newest schema (unless told not to) and
 exposes one small repository per noun::
@@ -26,6 +26,7 @@ from bot.store.accepted import AcceptedEvents
 from bot.store.audit import Audit
 from bot.store.dbt_runs import DbtRuns
 from bot.store.digests import Digests
+from bot.store.drift import DriftSnapshots
 from bot.store.events import EventLedger
 from bot.store.incidents import Incidents
 from bot.store.jobs import Jobs
@@ -56,6 +57,7 @@ class Store:
     accepted: AcceptedEvents
     locks: Locks
     dbt_runs: DbtRuns
+    drift: DriftSnapshots
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True, echo: bool = False) -> Store:
@@ -84,6 +86,7 @@ class Store:
             accepted=AcceptedEvents(sessions),
             locks=Locks(engine),
             dbt_runs=DbtRuns(sessions),
+            drift=DriftSnapshots(sessions),
         )
 
     @property

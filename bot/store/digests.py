@@ -25,6 +25,7 @@ class DigestSchedule:
     timezone: str
     created_by: str
     enabled: bool
+    filters: str = ""  # "tag:finance owner:dana dbt:tag:finance" (bot.health.selection)
 
 
 def _schedule(row: DigestScheduleRow) -> DigestSchedule:
@@ -38,6 +39,7 @@ def _schedule(row: DigestScheduleRow) -> DigestSchedule:
         timezone=row.timezone,
         created_by=row.created_by,
         enabled=row.enabled,
+        filters=row.filters or "",
     )
 
 
@@ -55,6 +57,7 @@ class Digests:
         cron: str,
         timezone: str,
         created_by: str,
+        filters: str = "",
     ) -> DigestSchedule | None:
         """Create a schedule; None when the channel already has one with that name."""
         try:
@@ -67,6 +70,7 @@ class Digests:
                     cron=cron,
                     timezone=timezone,
                     created_by=created_by,
+                    filters=filters,
                 )
                 session.add(row)
                 session.flush()

@@ -2,7 +2,9 @@
 
 What goes: processed-event marks, accepted-event ids and finished jobs after ``jobs_days``/
 ``events_days``, sent or given-up posts after ``posts_days``, the audit of tool and LLM calls
-after ``audit_days``. Conversations (thread memory), incidents and digest schedules stay.
+after ``audit_days``, warehouse snapshots after ``drift`` (``PIPEBOT_DRIFT__RETENTION_DAYS``;
+the newest snapshot always stays: the next drift check compares with it). Conversations
+(thread memory), incidents and digest schedules stay.
 On PostgreSQL procrastinate's own finished jobs are removed by its builtin cleanup task.
 """
 
@@ -21,6 +23,7 @@ class Windows:
     jobs: timedelta = timedelta(days=14)
     posts: timedelta = timedelta(days=14)
     audit: timedelta = timedelta(days=90)
+    drift: timedelta = timedelta(days=30)
 
 
 def prune(store: Store, windows: Windows, *, now: datetime | None = None) -> dict[str, int]:
@@ -32,4 +35,5 @@ def prune(store: Store, windows: Windows, *, now: datetime | None = None) -> dic
         "jobs": store.jobs.prune(now - windows.jobs),
         "outbox": store.outbox.prune(now - windows.posts),
         "audit": store.audit.prune(now - windows.audit),
+        "drift_snapshots": store.drift.prune(now - windows.drift),
     }

@@ -210,6 +210,8 @@ class DigestScheduleRow(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the digest is narrowed to, as typed: "tag:finance owner:dana dbt:tag:finance".
+    filters: Mapped[str] = mapped_column(String(512), default="", server_default="")
 
 
 class DigestRunRow(Base):
@@ -292,3 +294,40 @@ class DbtKeptRunRow(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The run as `bot.facts.DbtRun` fields (msgspec builtins).
     run: Mapped[dict[str, Any]]
+
+
+class DriftSnapshotRow(Base):
+    """One snapshot of the warehouse catalog (`bot.drift`): the relations of the schemas it
+    covers, taken whole or not at all. `key` names the snapshot (the clock's slot, or a manual
+    one) so a job that runs again takes it once. `checked_at` set means the comparison with
+    `base_id` was decided, and `report` holds what it found — the post is made from it."""
+
+    __tablename__ = "drift_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The schemas asked for (None: every schema the role may use) and, per schema read,
+    # "complete", "partial" (the row cap cut it) or "missing".
+    scope: Mapped[Any | None] = mapped_column(JSON)
+    schemas: Mapped[dict[str, Any]]
+    relation_count: Mapped[int] = mapped_column(Integer, default=0)
+    base_id: Mapped[int | None] = mapped_column(
+        ForeignKey("drift_snapshots.id", ondelete="SET NULL")
+    )
+    report: Mapped[dict[str, Any] | None]
+    checked_at: Mapped[datetime | None]
+
+
+class DriftRelationRow(Base):
+    """One table or view of a snapshot, with its columns as ``[name, type, nullable]``."""
+
+    __tablename__ = "drift_relations"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("drift_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    schema_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    columns: Mapped[Any] = mapped_column(JSON)

@@ -85,12 +85,32 @@ def pipebot_group(accept: Accept, names: Names) -> app_commands.Group:
         await accept(interaction, "freshness")
 
     @group.command(
-        name="schema-review", description="A model's warehouse columns against its dbt declaration"
+        name="costs", description="Warehouse spend against the window before, costly queries"
     )
-    @app_commands.describe(model="The dbt model")
+    @app_commands.describe(window="e.g. 24h or 7d (default 24h)")
+    async def costs(interaction: discord.Interaction, window: str | None = None) -> None:
+        await accept(interaction, command_line("costs", window))
+
+    @group.command(
+        name="schema-review",
+        description="A model against the warehouse, or a change: a dbt Cloud run vs production",
+    )
+    @app_commands.describe(
+        model="A dbt model, or a dbt Cloud run id (its change against production), or the base",
+        target="With a base: the run id or folder to review against it",
+    )
     @app_commands.autocomplete(model=models)
-    async def schema_review(interaction: discord.Interaction, model: str) -> None:
-        await accept(interaction, command_line("schema-review", model))
+    async def schema_review(
+        interaction: discord.Interaction, model: str, target: str | None = None
+    ) -> None:
+        await accept(interaction, command_line("schema-review", model, target))
+
+    @group.command(
+        name="drift", description="Warehouse catalog changes since the last snapshot, unexplained"
+    )
+    @app_commands.describe(schema="Only this schema (default: every snapshotted schema)")
+    async def drift(interaction: discord.Interaction, schema: str | None = None) -> None:
+        await accept(interaction, command_line("drift", schema))
 
     @group.command(name="incidents", description="Open incidents")
     async def incidents(interaction: discord.Interaction) -> None:

@@ -125,6 +125,15 @@ def render_embeds(reply: Reply) -> list[DiscordMessage]:
             "ask about one DAG or model for the rest."
         )
         messages[-1] = replace(messages[-1], content=notice)
+    if reply.details:
+        # The details start a message of their own: posted after the top lines, in the thread.
+        detail_embeds = _text_embeds(f"Details — {_plain(reply.title)}"[:TITLE_MAX], "", colour)
+        for section in reply.details:
+            detail_embeds += _section_embeds(section, colour)
+        messages += [
+            DiscordMessage(embeds=tuple(group))
+            for group in list(_pack(detail_embeds))[:MAX_MESSAGES]
+        ]
     # Mentions inside embeds are shown but notify nobody: the owners are named in the content.
     people = mentions(reply)
     if people:
@@ -156,7 +165,7 @@ def local_images(reply: Reply) -> list[str]:
     """Images of `reply` that are files on this machine (a chart pipebot drew): attached to
     the message rather than linked."""
     paths = []
-    for section in reply.sections:
+    for section in (*reply.sections, *reply.details):
         url = section.image.url if section.image is not None else ""
         path = url.removeprefix("file://")
         if path.startswith("/"):

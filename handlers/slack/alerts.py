@@ -26,7 +26,7 @@ from bot.messages import ThreadRef
 from bot.rendering import redacted
 from bot.work import Attempt, JobKind
 from handlers.deliveries import Deliveries, Refused
-from handlers.slack.blocks import render_blocks
+from handlers.slack.blocks import local_images, render_blocks
 from handlers.slack.inbound import PLATFORM
 from handlers.slack.poster import PostRefused, SlackPoster, Workspace
 
@@ -179,6 +179,18 @@ class SlackAlerts:
             first = self._poster.post(
                 f"slack:{post.key}:0", where, channel=channel, thread=thread, message=messages[0]
             )
+            # A chart goes where the message went (a digest: in the channel, under it), before
+            # the details in its thread.
+            for index, image in enumerate(local_images(reply)):
+                self._poster.upload(
+                    f"slack:{post.key}:file:{index}",
+                    where,
+                    channel=channel,
+                    thread=thread,
+                    path=image.url,
+                    title=reply.title or "pipebot chart",
+                    alt=image.alt,
+                )
             for part, message in enumerate(messages[1:], start=1):
                 self._poster.post(
                     f"slack:{post.key}:{part}",

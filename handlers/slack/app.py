@@ -80,6 +80,9 @@ WEB_API_METHODS = (
     "chat.startStream",
     "chat.stopStream",
     "chat.update",
+    # files_upload_v2 (charts): these two, with the upload itself in between.
+    "files.completeUploadExternal",
+    "files.getUploadURLExternal",
     "oauth.v2.access",
 )
 

@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.messages import Action, Code, Reply, Section, Tone
+from bot.messages import Action, Code, Image, Reply, Section, Tone
 from bot.rendering import to_text
 from bot.terminal import without_escapes
 
@@ -92,6 +92,9 @@ def render_blocks(reply: Reply, *, caption: str = "") -> list[SlackMessage]:
     messages = _pack(body, tail, captions)
     if not messages:
         messages = [[_piece(_section(_ELLIPSIS))]]
+    if reply.details:
+        # The details start a message of their own: posted after the top lines, in the thread.
+        messages += _pack(list(_details(reply)), [], [])
     total = len(messages)
     rendered: list[SlackMessage] = []
     for index, pieces in enumerate(messages):
@@ -125,7 +128,7 @@ def render_markdown(reply: Reply) -> str:
         out.append(f"**{_TONE_EMOJI[reply.tone]}{reply.title}**")
     if reply.text:
         out.append(reply.text)
-    for section in reply.sections:
+    for section in (*reply.sections, *reply.details):
         lines: list[str] = []
         if section.heading:
             lines.append(f"**{section.heading}**")
@@ -165,6 +168,27 @@ def _body(reply: Reply) -> Iterator[_Piece]:
         yield from _texts(_escape(reply.text))
     for section in reply.sections:
         yield from _section_pieces(section)
+
+
+def _details(reply: Reply) -> Iterator[_Piece]:
+    title = " ".join(reply.title.split())
+    yield _piece(_section(f"*Details* — {_escape(title)}" if title else "*Details*"))
+    for section in reply.details:
+        yield from _section_pieces(section)
+
+
+def local_images(reply: Reply) -> list[Image]:
+    """Images of `reply` that are files on this machine (a chart pipebot drew): uploaded
+    beside the message (``files_upload_v2``), since a block can only show a web URL."""
+    return [
+        section.image
+        for section in (*reply.sections, *reply.details)
+        if section.image is not None and _local_file(section.image.url)
+    ]
+
+
+def _local_file(url: str) -> bool:
+    return url.removeprefix("file://").startswith("/")
 
 
 def _tail(reply: Reply) -> Iterator[_Piece]:
@@ -208,6 +232,8 @@ def _section_pieces(section: Section) -> Iterator[_Piece]:
         if _web_url(image.url):
             alt = _truncate(image.alt or "image", ALT_TEXT_MAX)
             yield _piece(ImageBlock(image_url=image.url, alt_text=alt))
+        elif _local_file(image.url):
+            pass  # uploaded beside the message (`local_images`)
         else:
             yield from _texts(_escape(f"[image: {image.alt}] {image.url}"), heading=heading)
         heading = ""

@@ -25,7 +25,9 @@ Updates and deletes are idempotent and need no reconciling; ephemeral messages a
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,7 +41,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.store import Store
 from bot.store.outbox import DEAD, SENT, OutboxItem
 from bot.work import RetryLater, describe
-from handlers.slack.blocks import SlackMessage
+from handlers.slack.blocks import ALT_TEXT_MAX, SlackMessage
 from handlers.slack.clients import Clients, ShortRateLimitRetry, retry_after
 
 log = logging.getLogger(__name__)
@@ -317,6 +319,64 @@ class SlackPoster:
         self._store.outbox.sent(item.id, streamer.ts)
         return Streamed(ts=streamer.ts, complete=True)
 
+    def upload(
+        self,
+        key: str,
+        workspace: Workspace,
+        *,
+        channel: str,
+        path: str,
+        title: str,
+        alt: str,
+        thread: str | None = None,
+    ) -> str | None:
+        """Upload the local file `path` (a chart pipebot drew) once, shared in `channel` (in
+        `thread` when given), with ``files_upload_v2``; the file's id. A file that is gone (the
+        job ran again on another host) is skipped with a log line, never an error: the message
+        it belongs with stands without it.
+
+        An upload carries no message metadata, so an earlier attempt is recognised by the file
+        name, which is unique to the key."""
+        path = path.removeprefix("file://")
+        existing = self._store.outbox.get(key)
+        if existing is None and not os.path.isfile(path):
+            log.warning("a file to upload is gone; not uploaded", extra={"key": key})
+            return None
+        suffix = os.path.splitext(path)[1] or ".png"
+        filename = "pipebot-" + hashlib.sha256(key.encode()).hexdigest()[:16] + suffix
+
+        def call(client: WebClient, item: OutboxItem) -> str | None:
+            if not os.path.isfile(str(item.body["path"])):
+                log.warning("a file to upload is gone; not uploaded", extra={"key": item.key})
+                return None
+            response = client.files_upload_v2(
+                channel=item.channel,
+                thread_ts=item.thread,
+                file=str(item.body["path"]),
+                filename=str(item.body["filename"]),
+                title=str(item.body["title"]),
+                alt_txt=str(item.body["alt"]),
+            )
+            uploaded = response.get("file") or {}
+            return str(uploaded.get("id") or "") or None
+
+        body = {
+            "path": path,
+            "filename": filename,
+            "title": title[:250],
+            "alt": alt[:ALT_TEXT_MAX],
+        }
+        return self._send(
+            key,
+            workspace,
+            kind="upload",
+            channel=channel,
+            thread=thread,
+            body=body,
+            call=call,
+            reconcile=True,
+        )
+
     def abandon(self, key: str, reason: str) -> None:
         """Give up a message that is no longer wanted (a "working…" message Slack kept
         rate-limiting while the answer was ready), so no retry sends it late."""
@@ -408,6 +468,11 @@ class SlackPoster:
                         cursor=cursor,
                     )
                 for message in response.get("messages") or []:
+                    if item.kind == "upload":
+                        for shared in message.get("files") or []:
+                            if shared.get("name") == item.body.get("filename"):
+                                return str(shared.get("id") or message["ts"])
+                        continue
                     metadata = message.get("metadata") or {}
                     payload = metadata.get("event_payload") or {}
                     if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == (

@@ -33,6 +33,7 @@ from handlers.progress import Throttled
 from handlers.slack.blocks import (
     SlackMessage,
     escape,
+    local_images,
     render_actions,
     render_blocks,
     render_markdown,
@@ -216,15 +217,31 @@ class SlackWorker:
                     markdown=markdown,
                     blocks=render_actions(reply),
                 )
-                if streamed.complete:
-                    return
-                # Slack refused streaming (or an earlier attempt was cut off): messages it is,
-                # the first one over the streamed message when one was started.
-                self._post_parts(
-                    turn, workspace, messages, streamed.ts, thread, prefix="reply-fallback"
-                )
+                if not streamed.complete:
+                    # Slack refused streaming (or an earlier attempt was cut off): messages it
+                    # is, the first one over the streamed message when one was started.
+                    self._post_parts(
+                        turn, workspace, messages, streamed.ts, thread, prefix="reply-fallback"
+                    )
+                self._upload_images(turn, workspace, reply, thread)
                 return
         self._post_parts(turn, workspace, messages, opened, thread, prefix="reply")
+        self._upload_images(turn, workspace, reply, thread)
+
+    def _upload_images(
+        self, turn: SlackTurn, workspace: Workspace, reply: Reply, thread: str | None
+    ) -> None:
+        """Charts pipebot drew (local files) go up beside the answer, in its thread."""
+        for index, image in enumerate(local_images(reply)):
+            self._poster.upload(
+                _key("file", turn, index),
+                workspace,
+                channel=turn.channel,
+                thread=thread,
+                path=image.url,
+                title=reply.title or "pipebot chart",
+                alt=image.alt,
+            )
 
     def _post_parts(
         self,

@@ -26,11 +26,13 @@ import base64
 import binascii
 import codecs
 import contextlib
+import contextvars
 import difflib
 import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -39,7 +41,15 @@ import requests
 from requests.adapters import BaseAdapter
 
 from bot.errors import ConfigError, SourceError
-from bot.facts import AirflowHealth, Dag, DagRun, ImportError_, TaskInstance, TaskLog
+from bot.facts import (
+    AirflowHealth,
+    Dag,
+    DagRun,
+    ImportError_,
+    RunListing,
+    TaskInstance,
+    TaskLog,
+)
 from bot.settings import AirflowSettings
 from bot.tools import Check
 from integrations._http import (
@@ -465,6 +475,107 @@ class AirflowClient:
         path = f"{self._root()}/dags/{_q(dag_id) if dag_id else '~'}/dagRuns"
         return by_when_ran(
             _mapping.dag_run(p) for p in self._collection(path, "dag_runs", params, limit=limit)
+        )
+
+    def runs_since(
+        self, since: datetime, *, max_runs: int = 200_000, concurrency: int = 4
+    ) -> RunListing:
+        """Every run from `since` on across all DAGs (``/dags/~/dagRuns``), pages read
+        `concurrency` at a time once the first page has said how many there are.
+
+        Ordered by ascending id: a run created while the pages are read lands after the last
+        page, so the offsets of pages read in parallel never shift (newest first, a new run
+        would push every later page down by one). A page that cannot be read leaves the
+        listing incomplete, with the reason, instead of failing it.
+        """
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        path = f"{self._root()}/dags/~/dagRuns"
+        params: list[tuple[str, Any]] = [
+            ("order_by", "id"),
+            (_QUEUED_SAFE_SINCE[self.api_version], since.isoformat()),
+        ]
+
+        def page(offset: int, size: int) -> tuple[list[DagRun], int | None]:
+            query = [*params, ("limit", size), ("offset", offset)]
+            response = self._get(path, query)
+            fast = _mapping.dag_run_page(response.content)
+            if fast is not None:
+                return fast
+            body = _json_or_none(response)
+            if not isinstance(body, dict):
+                raise UpstreamError(
+                    self.system,
+                    f"{invocation_text('GET', path, query)} answered {response.status_code} "
+                    "with a body that is not JSON",
+                    status=response.status_code,
+                )
+            items = body.get("dag_runs")
+            total = body.get("total_entries")
+            rows = [_mapping.dag_run(i) for i in items or () if isinstance(i, Mapping)]
+            return rows, total if isinstance(total, int) else None
+
+        first, total = page(0, PAGE_SIZE)
+        requests_made = 1
+        pages: dict[int, list[DagRun]] = {0: first}
+        problems: list[str] = []
+        capped = False
+        failed: list[int] = []
+        if total is None:
+            # No total to plan with (an old or unusual server): one page after another.
+            offset = len(first)
+            while first and offset < max_runs:
+                first, _ = page(offset, PAGE_SIZE)
+                requests_made += 1
+                pages[offset] = first
+                offset += len(first)
+            total = offset
+        else:
+            # The first page's length is the server's own cap when it is lower than ours.
+            step = max(1, min(PAGE_SIZE, len(first) or PAGE_SIZE))
+            start = max(0, total - max_runs)  # the newest `max_runs`: ids ascend
+            if start:
+                capped = True
+                del pages[0]
+                problems.append(
+                    f"the period holds {total:,} runs; only the newest {max_runs:,} were read"
+                )
+            offsets = list(range(start or step, total, step))
+            reason = ""
+            with ThreadPoolExecutor(
+                max_workers=max(1, concurrency), thread_name_prefix="airflow-pages"
+            ) as pool:
+                futures = {
+                    o: pool.submit(contextvars.copy_context().run, page, o, step) for o in offsets
+                }
+                for offset, future in futures.items():
+                    requests_made += 1
+                    try:
+                        pages[offset] = future.result()[0]
+                    except SourceError as exc:
+                        failed.append(offset)
+                        reason = exc.reason
+            if failed:
+                problems.append(
+                    f"{len(failed)} of {len(offsets) + 1} pages of runs could not be read "
+                    f"({reason})"
+                )
+        seen: set[tuple[str, str]] = set()
+        runs: list[DagRun] = []
+        for offset in sorted(pages):
+            for dag_run in pages[offset]:
+                key = (dag_run.dag_id, dag_run.run_id)
+                if key not in seen:  # a run deleted meanwhile shifts a page by one
+                    seen.add(key)
+                    runs.append(dag_run)
+        return RunListing(
+            runs=tuple(runs),
+            total=total,
+            complete=not problems,
+            problem="; ".join(problems),
+            requests=requests_made,
+            capped=capped,
+            failed_pages=len(failed),
         )
 
     def _run_path(self, dag_id: str, run_id: str) -> str:

@@ -1,8 +1,10 @@
 """Warehouse metadata, read-only: `Catalog` (SQL catalogs), `BigQueryCatalog` and
-`DatabricksCatalog` (REST catalogs), the SQL guard and the agent's tools.
+`DatabricksCatalog` (REST catalogs), the SQL guard and the agent's tools; and the warehouse's
+spend and query history (`open_usage`, `usage_toolset`).
 
     catalog = open_catalog(settings.warehouse)   # picks the catalog by the URL's scheme
     toolset = warehouse_toolset(catalog)
+    usage = open_usage(settings.warehouse, catalog)  # None where there is none to read
 """
 
 from bot.errors import ConfigError
@@ -11,6 +13,8 @@ from integrations.warehouse.catalog import SUPPORTED_DIALECTS, Catalog
 from integrations.warehouse.guard import POLICIES, CatalogPolicy, GuardedSql, SqlGuard
 from integrations.warehouse.sql import CATALOG_SQL, CatalogSql
 from integrations.warehouse.toolset import DescribedCatalog, warehouse_toolset
+from integrations.warehouse.usage import open_usage
+from integrations.warehouse.usage_toolset import usage_toolset
 
 __all__ = [
     "CATALOG_SQL",
@@ -22,6 +26,8 @@ __all__ = [
     "GuardedSql",
     "SqlGuard",
     "open_catalog",
+    "open_usage",
+    "usage_toolset",
     "warehouse_toolset",
 ]
 

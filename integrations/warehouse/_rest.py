@@ -19,6 +19,7 @@ from bot.facts import Table
 from bot.settings import WarehouseSettings
 from bot.tools import Check
 from integrations.errors import UpstreamNotFound
+from integrations.warehouse import privileges
 from integrations.warehouse.guard import SYSTEM
 from integrations.warehouse.names import close_names, no_such_table
 
@@ -91,6 +92,11 @@ class RestCatalog(ABC):
     @abstractmethod
     def _version(self) -> str: ...
 
+    def _write_abilities(self, schemas: Sequence[str]) -> tuple[list[privileges.WriteAbility], str]:
+        """The login's grants beyond the documented role in `schemas` (doctor), and a note on
+        what could not be checked ("" when everything was)."""
+        return [], ""
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -136,7 +142,9 @@ class RestCatalog(ABC):
 
     def check(self) -> Check:
         """Reachable, authenticated, every configured schema visible, its relations listable
-        and one of them describable (the grant that lets pipebot read columns)."""
+        and one of them describable (the grant that lets pipebot read columns) — and the login
+        has no grant beyond the documented read-only role (privileges.py), naming what to
+        revoke when it has."""
         try:
             found = self._list_schemas()
         except SourceError as exc:
@@ -159,6 +167,16 @@ class RestCatalog(ABC):
                 count += len(names)
         except SourceError as exc:
             return self._check(ok=False, detail=exc.reason)
+        try:
+            abilities, unchecked = self._write_abilities(described)
+        except SourceError as exc:
+            return self._check(
+                ok=False, detail=f"cannot check the login's privileges: {exc.reason}"
+            )
+        if abilities:
+            return self._check(
+                ok=False, detail=privileges.summary(abilities, privileges.BEYOND_ROLE)
+            )
         shown = ", ".join(described[:5]) + (" …" if len(described) > 5 else "")
         capped = (
             f" (only the first {self.row_cap} are read: row cap)" if count > self.row_cap else ""
@@ -166,7 +184,8 @@ class RestCatalog(ABC):
         return self._check(
             ok=True,
             detail=f"read the catalog of {len(described)} {self.schema_word}(s) "
-            f"({shown or 'none'}): {count} tables and views{capped}",
+            f"({shown or 'none'}): {count} tables and views{capped}"
+            + (f"; {unchecked}" if unchecked else ""),
         )
 
     # --- scoping -----------------------------------------------------------------------

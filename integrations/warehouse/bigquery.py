@@ -9,26 +9,35 @@ timeout and retries only within it.
 URL: ``bigquery://PROJECT[/DATASET]?location=US`` with, for credentials, one of
 ``credentials_path=/path/key.json``, ``credentials_base64=…`` (a service-account key) or
 nothing (Application Default Credentials). ``api_endpoint=`` points at another endpoint (an
-emulator); over plain ``http://`` no credentials are sent. The token is asked for the
-read-only BigQuery scope.
+emulator, which then also answers for Resource Manager); over plain ``http://`` credentials
+are sent only to this machine (a local emulator or tunnel). The token is asked for read-only
+scopes (BigQuery's, and the platform's for the project's IAM policy).
 
-What BigQuery does not know stays ``None``: a view's rows and bytes. Column descriptions and
-the table description are read but `bot.facts` has no field for them yet.
+`check` (``pipebot doctor``) also reads who the service account is granted what: each
+dataset's access list (``datasets.get``) and the project's IAM policy (Resource Manager
+``projects.getIamPolicy``, which the documented roles may not read: then project-level roles
+are reported as not checked), judged by `privileges.bigquery_abilities`.
+
+What BigQuery does not know stays ``None``: a view's rows and bytes. The table's and the
+columns' descriptions are their comments.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import http.client
+import gzip
 import json
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from itertools import chain
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit
 
 from bot import metrics
@@ -40,6 +49,7 @@ from integrations.errors import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
+from integrations.warehouse import privileges
 from integrations.warehouse._rest import ParsedUrl, RestCatalog
 from integrations.warehouse.guard import SYSTEM
 
@@ -49,8 +59,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONNECTOR = "warehouse"
-OPERATIONS = ("datasets.list", "tables.list", "tables.get")
+OPERATIONS = (
+    "datasets.list",
+    "tables.list",
+    "tables.get",
+    "datasets.get",
+    "projects.getIamPolicy",
+)
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/bigquery.readonly"
+# Resource Manager's getIamPolicy (doctor) takes no BigQuery scope; this one is read-only too.
+PLATFORM_READ_ONLY_SCOPE = "https://www.googleapis.com/auth/cloud-platform.read-only"
+SCOPES = (READ_ONLY_SCOPE, PLATFORM_READ_ONLY_SCOPE)
+RESOURCE_MANAGER = "https://cloudresourcemanager.googleapis.com"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # The tag BigQuery keeps on every job pipebot would start (it starts none for the catalog).
 LABELS = {"app": "pipebot"}
 DEFAULT_ENDPOINT = "https://bigquery.googleapis.com"
@@ -115,6 +136,7 @@ class BigQueryCatalog(RestCatalog):
         self.concurrency = concurrency
         self.where = f"BigQuery project {project}" + (f" ({location})" if location else "")
         self._getter: _TablesGet | None = None
+        self._resource_manager = (api_endpoint or RESOURCE_MANAGER).rstrip("/")
         if client is None:
             if credentials is None:
                 credentials = _default_credentials()
@@ -124,8 +146,11 @@ class BigQueryCatalog(RestCatalog):
             if not proxied:
                 self._getter = _TablesGet(endpoint, credentials, self.statement_timeout, bundle)
         self._client = client
+        self._credentials = credentials if credentials is not None else client._credentials
         self._bigquery = bigquery
         self._retry: Retry = bigquery.DEFAULT_RETRY.with_timeout(self.statement_timeout)
+        # Wrapped once: a Retry wraps a function anew on every call otherwise.
+        self._table_get = self._retry(self._getter.get) if self._getter is not None else None
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="bigquery-tables-get")
         self._closed = threading.Event()
         metrics.declare_connector(CONNECTOR, OPERATIONS)
@@ -150,9 +175,7 @@ class BigQueryCatalog(RestCatalog):
             raise ConfigError(f"a bigquery:// URL names at most one dataset; e.g. {EXAMPLE}")
         options = parsed.options
         endpoint = options.get("api_endpoint") or None
-        credentials = _credentials(
-            options, plain_http=bool(endpoint and endpoint.startswith("http://"))
-        )
+        credentials = _credentials(options, endpoint=endpoint)
         return cls(
             parsed.host,
             [*parsed.path, *schemas],
@@ -166,6 +189,11 @@ class BigQueryCatalog(RestCatalog):
     @property
     def last_altered_means(self) -> str:
         return "tables.get lastModifiedTime: the last change to the table's data or definition"
+
+    @property
+    def client(self) -> Client:
+        """The API client, shared with the usage reader (`integrations.warehouse.usage`)."""
+        return self._client
 
     def close(self) -> None:
         self._closed.set()
@@ -209,15 +237,19 @@ class BigQueryCatalog(RestCatalog):
             names = self._list_names(schema)[: self.row_cap + 1]
         if self._closed.is_set():
             raise UpstreamUnavailable(SYSTEM, f"the catalog of {self.where} is closed")
-        found = list(self._pool.map(lambda name: self._get(schema, name), names))
+        # One share of the names per pool thread, not one task per name: 5,000 futures would
+        # wake this thread 5,000 times to hand the GIL around.
+        shares = [names[i :: self.concurrency] for i in range(min(self.concurrency, len(names)))]
+        answers = self._pool.map(lambda share: [self._get(schema, n) for n in share], shares)
+        described = dict(zip((n for share in shares for n in share), chain(*answers), strict=True))
         # A table dropped between the listing and its tables.get is simply gone.
-        return [t for t in found if t is not None]
+        return [t for t in (described[n] for n in names) if t is not None]
 
     def _get(self, schema: str, name: str) -> Table | None:
         def call() -> Table | None:
             try:
-                if self._getter is not None:
-                    resource = self._retry(self._getter.get)(self.project, schema, name)
+                if self._table_get is not None:
+                    resource = self._table_get(self.project, schema, name)
                 else:
                     resource = self._client.get_table(
                         f"{self.project}.{schema}.{name}",
@@ -229,6 +261,65 @@ class BigQueryCatalog(RestCatalog):
             return _to_table(self.project, resource)
 
         return self._call("tables.get", f"describe {schema}.{name}", call)
+
+    # --- doctor: the service account's roles ---------------------------------------------
+
+    def _write_abilities(self, schemas: Sequence[str]) -> tuple[list[privileges.WriteAbility], str]:
+        member = self._member()
+        if member is None:
+            return [], (
+                "roles not checked: the credentials are not a service account's (user "
+                "credentials name no member to look for)"
+            )
+        datasets = {dataset: self._access(dataset) for dataset in schemas}
+        policy = self._project_policy()
+        unchecked = (
+            ""
+            if policy is not None
+            else "project-level roles not checked: the login may not read the project's IAM "
+            "policy (as with the documented roles)"
+        )
+        return privileges.bigquery_abilities(member, policy or {}, datasets), unchecked
+
+    def _member(self) -> str | None:
+        """``serviceAccount:EMAIL`` of the credentials, when they are a service account's.
+        (Compute Engine credentials say "default" until refreshed; the catalog's calls before
+        this one refreshed them.)"""
+        email = getattr(self._credentials, "service_account_email", None)
+        return f"serviceAccount:{email}" if isinstance(email, str) and "@" in email else None
+
+    def _access(self, dataset: str) -> list[dict[str, Any]]:
+        def call() -> list[dict[str, Any]]:
+            found = self._client.get_dataset(
+                f"{self.project}.{dataset}", retry=self._retry, timeout=self.statement_timeout
+            )
+            return [dict(entry.to_api_repr()) for entry in found.access_entries]
+
+        return self._call("datasets.get", f"read the access list of dataset {dataset}", call)
+
+    def _project_policy(self) -> dict[str, Any] | None:
+        """The project's IAM policy, or None when the login may not read it (403)."""
+        from google.api_core import exceptions
+
+        url = f"{self._resource_manager}/v1/projects/{quote(self.project, safe='')}:getIamPolicy"
+        session: Any = self._client._http
+
+        def call() -> dict[str, Any] | None:
+            response = session.post(
+                url,
+                json={"options": {"requestedPolicyVersion": 3}},
+                timeout=self.statement_timeout,
+            )
+            if response.status_code == 403:
+                return None
+            if response.status_code != 200:
+                raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]
+            policy: dict[str, Any] = response.json()
+            return policy
+
+        return self._call(
+            "projects.getIamPolicy", f"read the IAM policy of project {self.project}", call
+        )
 
     def _not_found(self) -> type[BaseException]:
         from google.api_core.exceptions import NotFound
@@ -263,11 +354,15 @@ def _require_sdk() -> None:
 
 
 class _TablesGet:
-    """``tables.get`` over one kept-alive `http.client` connection per pool thread.
+    """``tables.get`` over one kept-alive connection per pool thread, spoken as plain HTTP/1.1.
 
     The same request the SDK makes, with the same token (google-auth `before_request`) and the
-    SDK's errors and retry predicate; but google-cloud-bigquery over requests spends ~1 ms of
-    CPU per call, which for 5,000 tables is seconds of GIL that no thread pool can overlap.
+    SDK's errors and retry predicate, asking only for the fields the catalog maps (``fields=``,
+    the API's partial response: a view's SQL and the rest stay on the server). Why not the SDK:
+    google-cloud-bigquery over requests spends ~1 ms of CPU per call, and `http.client` still
+    ~0.3 ms (it parses every header block with the `email` package): for 5,000 tables that is
+    seconds of GIL that no thread pool can overlap (bench/bench_warehouse_rest.py). This reader
+    takes ~0.05 ms: a status line, header lines, then a Content-Length or chunked body.
     Used only without an HTTP proxy configured for the endpoint (the SDK path honours one).
     """
 
@@ -277,14 +372,17 @@ class _TablesGet:
         parts = urlsplit(endpoint)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
-        self._port = parts.port
+        self._port = parts.port or (443 if self._https else 80)
+        default_port = self._port == (443 if self._https else 80)
+        self._host_header = self._host if default_port else f"{self._host}:{self._port}"
         self._base = endpoint.rstrip("/")
         self._credentials = credentials
         self._refresh = Request()
         self._timeout = timeout
         self._ca_bundle = ca_bundle
+        self._context: ssl.SSLContext | None = None
         self._local = threading.local()
-        self._opened: list[http.client.HTTPConnection] = []
+        self._opened: list[_Connection] = []
         self._lock = threading.Lock()
         self._user_agent = f"pipebot google-cloud-bigquery/{_sdk_version()}"
 
@@ -297,19 +395,25 @@ class _TablesGet:
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         with self._lock:  # a token refresh must happen once, not once per thread
             self._credentials.before_request(self._refresh, "GET", self._base + path, headers)
+        request = (
+            f"GET {path}?{_TABLE_QUERY} HTTP/1.1\r\nHost: {self._host_header}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            + "\r\n"
+        ).encode("latin-1")
         connection = self._connection()
         try:
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            # Forget the connection; the retry opens a new one.
-            self._local.connection = None
-            connection.close()
+            connection.socket.sendall(request)
+            status, reason, body, keep = _read_response(connection.reader)
+        except (OSError, ValueError) as exc:
+            # Forget the connection (a kept-alive one the server closed, say); the retry opens
+            # a new one.
+            self._drop(connection)
             if isinstance(exc, TimeoutError):
                 raise
             raise ConnectionError(f"tables.get failed: {type(exc).__name__}") from exc
-        if response.status == 200:
+        if not keep:
+            self._drop(connection)
+        if status == 200:
             found: dict[str, Any] = json.loads(body)
             return found
         try:
@@ -317,33 +421,102 @@ class _TablesGet:
         except ValueError:
             error = {}
         raise exceptions.from_http_status(  # type: ignore[no-untyped-call]
-            response.status,
-            str(error.get("message") or response.reason),
-            errors=error.get("errors") or [],
+            status, str(error.get("message") or reason), errors=error.get("errors") or []
         )
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> _Connection:
+        connection: _Connection | None = getattr(self._local, "connection", None)
         if connection is None:
+            raw = socket.create_connection((self._host, self._port), timeout=self._timeout)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._https:
-                context = ssl.create_default_context(cafile=self._ca_bundle)
-                connection = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout, context=context
-                )
-            else:
-                connection = http.client.HTTPConnection(
-                    self._host, self._port, timeout=self._timeout
-                )
+                if self._context is None:
+                    self._context = ssl.create_default_context(cafile=self._ca_bundle)
+                raw = self._context.wrap_socket(raw, server_hostname=self._host)
+            connection = _Connection(raw, raw.makefile("rb"))
             self._local.connection = connection
             with self._lock:
                 self._opened.append(connection)
         return connection
+
+    def _drop(self, connection: _Connection) -> None:
+        self._local.connection = None
+        connection.close()
 
     def close(self) -> None:
         with self._lock:
             opened, self._opened = self._opened, []
         for connection in opened:
             connection.close()
+
+
+# What the catalog maps of a table (`_to_table`); prettyPrint=false drops the indentation.
+_TABLE_QUERY = (
+    "fields="
+    + quote("tableReference,type,schema,numRows,numBytes,lastModifiedTime,description", safe="")
+    + "&prettyPrint=false"
+)
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+
+
+@dataclass
+class _Connection:
+    socket: socket.socket
+    reader: BinaryIO
+
+    def close(self) -> None:
+        self.reader.close()
+        self.socket.close()
+
+
+def _read_response(reader: BinaryIO) -> tuple[int, str, bytes, bool]:
+    """(status, reason, body, whether the connection stays open) of one HTTP/1.1 response."""
+    while True:
+        line = reader.readline(_MAX_LINE)
+        if not line:
+            raise ConnectionError("the server closed the connection")
+        version, _, rest = line.rstrip(b"\r\n").partition(b" ")
+        status = int(rest[:3])
+        headers: dict[bytes, bytes] = {}
+        for _ in range(_MAX_HEADERS):
+            line = reader.readline(_MAX_LINE)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        else:
+            raise ValueError("too many response headers")
+        if status >= 200:  # 1xx: an interim response; the real one follows
+            break
+    keep = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        body = _read_chunked(reader)
+    elif b"content-length" in headers:
+        length = int(headers[b"content-length"])
+        body = reader.read(length)
+        if len(body) != length:
+            raise ConnectionError("the response ended early")
+    else:
+        body, keep = reader.read(), False  # the body ends with the connection
+    if headers.get(b"content-encoding", b"").lower() == b"gzip":
+        body = gzip.decompress(body)
+    return status, rest[4:].decode("latin-1"), body, keep
+
+
+def _read_chunked(reader: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size = int(reader.readline(_MAX_LINE).split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while reader.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(parts)
+        chunk = reader.read(size)
+        if len(chunk) != size:
+            raise ConnectionError("the response ended early")
+        parts.append(chunk)
+        reader.readline(_MAX_LINE)
 
 
 def _transport_settings(endpoint: str) -> tuple[bool, str]:
@@ -393,7 +566,7 @@ def _client(
     )
 
 
-def _credentials(options: dict[str, str] | Any, *, plain_http: bool) -> Any:
+def _credentials(options: dict[str, str] | Any, *, endpoint: str | None = None) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.oauth2 import service_account
 
@@ -403,21 +576,24 @@ def _credentials(options: dict[str, str] | Any, *, plain_http: bool) -> Any:
         raise ConfigError(
             "give credentials_path or credentials_base64 in the BigQuery URL, not both"
         )
-    if plain_http:
-        if path or encoded:
+    if endpoint and endpoint.startswith("http://"):
+        if not (path or encoded):
+            return AnonymousCredentials()  # type: ignore[no-untyped-call]
+        # A token in clear is only acceptable to this machine (a local emulator or tunnel).
+        if urlsplit(endpoint).hostname not in _LOOPBACK:
             raise ConfigError(
-                "BigQuery credentials are never sent over plain http:// (api_endpoint)"
+                "BigQuery credentials are never sent over plain http:// (api_endpoint) "
+                "except to this machine"
             )
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
     try:
         if path:
             return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                path, scopes=[READ_ONLY_SCOPE]
+                path, scopes=list(SCOPES)
             )
         if encoded:
             info = json.loads(base64.b64decode(encoded, validate=True))
             return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-                info, scopes=[READ_ONLY_SCOPE]
+                info, scopes=list(SCOPES)
             )
     except FileNotFoundError:
         raise ConfigError(f"BigQuery credentials_path {path} does not exist") from None
@@ -435,7 +611,7 @@ def _default_credentials() -> Any:
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
-        credentials, _project = google.auth.default(scopes=[READ_ONLY_SCOPE])
+        credentials, _project = google.auth.default(scopes=list(SCOPES))
     except DefaultCredentialsError:
         raise ConfigError(
             "no Google credentials found: add credentials_path=/path/key.json to the BigQuery "
@@ -459,6 +635,7 @@ def _to_table(project: str, resource: dict[str, Any]) -> Table:
         row_count=_int(resource.get("numRows")),
         last_altered=_millis(resource.get("lastModifiedTime")),
         size_bytes=_int(resource.get("numBytes")),
+        comment=resource.get("description") or None,
     )
 
 
@@ -469,6 +646,7 @@ def _columns(fields: list[dict[str, Any]]) -> tuple[Column, ...]:
             data_type(field),
             field.get("mode", "NULLABLE") == "NULLABLE",
             position,
+            field.get("description") or None,
         )
         for position, field in enumerate(fields, start=1)
     )

@@ -11,7 +11,8 @@ Read-only in layers (ARCHITECTURE §3), each enforced here rather than trusted t
    operator or type can win an overload; DuckDB files are opened ``read_only=True`` with
    external access and configuration changes disabled, SQLite files are opened ``mode=ro``
    with ``PRAGMA query_only``, Redshift over psycopg2 opens every transaction
-   ``BEGIN READ ONLY``; Snowflake has no read-only session, so its role is the barrier
+   ``BEGIN READ ONLY`` and every Redshift session pins its ``search_path`` to ``pg_catalog``
+   (sql.py); Snowflake has no read-only session, so its role is the barrier
    (deploy/warehouse-snowflake-role.sql);
 3. every statement has a deadline: PostgreSQL's transaction-local ``statement_timeout``,
    Redshift's session ``statement_timeout`` and Snowflake's ``STATEMENT_TIMEOUT_IN_SECONDS``
@@ -19,7 +20,8 @@ Read-only in layers (ARCHITECTURE §3), each enforced here rather than trusted t
    from a timer;
 4. the class has no method that writes;
 5. `check` (``pipebot doctor``) fails a login that could write by other paths — superuser,
-   write grants, dblink — naming what to revoke (`integrations.warehouse.privileges`).
+   write grants, dblink on PostgreSQL; on Snowflake any grant (or secondary role) beyond the
+   documented role — naming what to revoke (`integrations.warehouse.privileges`).
 
 A warehouse whose driver extra is not installed is a `ConfigError` of one line
 (`missing_extra`): "Snowflake support is not installed: pip install 'pipebot[snowflake]'".
@@ -271,16 +273,8 @@ class Catalog:
                 ok=False, detail=f"cannot check the login's privileges: {exc.reason}"
             )
         if abilities:
-            return self._check(
-                ok=False,
-                detail="the login can write — "
-                + "; ".join(str(a) for a in abilities[:_ABILITIES_SHOWN])
-                + (
-                    f"; and {len(abilities) - _ABILITIES_SHOWN} more"
-                    if len(abilities) > _ABILITIES_SHOWN
-                    else ""
-                ),
-            )
+            headline = privileges.WRITES if self.dialect == "postgresql" else privileges.BEYOND_ROLE
+            return self._check(ok=False, detail=privileges.summary(abilities, headline))
         shown = ", ".join(described[:5]) + (" …" if len(described) > 5 else "")
         capped = " (row cap reached)" if len(tables) >= self.row_cap else ""
         if self.last_cut is not None:
@@ -292,8 +286,11 @@ class Catalog:
         )
 
     def _write_abilities(self, schemas: Sequence[str]) -> list[privileges.WriteAbility]:
-        """How the login could write (PostgreSQL; the file dialects are opened read-only, and
-        the other warehouses' grants are read by their own catalogs: see privileges.py)."""
+        """How the login could write: PostgreSQL's privileges, Snowflake's grants beyond the
+        documented role (the file dialects are opened read-only; Redshift's are not checked,
+        as its catalog views do not show them to the login: see docs/warehouses.md)."""
+        if self.dialect == "snowflake":
+            return self._snowflake_abilities()
         if self.dialect != "postgresql":
             return []
         rows = self._select(
@@ -302,6 +299,19 @@ class Catalog:
             operation="privileges",
         )
         return privileges.postgres_abilities(rows)
+
+    def _snowflake_abilities(self) -> list[privileges.WriteAbility]:
+        """The session's role and secondary roles, then ``SHOW GRANTS TO ROLE`` it (two
+        statements: SHOW takes no expression for the role)."""
+        rows = self._select(privileges.SNOWFLAKE_SESSION_SQL, operation="privileges")
+        session = rows[0] if rows else {}
+        role = str(session.get("role_name") or "")
+        if not role:
+            raise UpstreamError(
+                SYSTEM, "the session has no current role: add role=… to the Snowflake URL"
+            )
+        grants = self._show(privileges.snowflake_grants_sql(role), operation="privileges")
+        return privileges.snowflake_login_abilities(session, grants)
 
     # --- statements --------------------------------------------------------------------
 
@@ -360,7 +370,13 @@ class Catalog:
         by_key = {(r["schema_name"], r["table_name"]): r for r in rows}
         if self.sql.columns is not None:
             for row in rows:
-                for key in ("column_names", "column_types", "column_nullable", "column_ordinals"):
+                for key in (
+                    "column_names",
+                    "column_types",
+                    "column_nullable",
+                    "column_ordinals",
+                    "column_comments",
+                ):
                     row[key] = []
             cap = (self.row_cap + 1) * _REDSHIFT_MAX_COLUMNS
             for c in self._select(self.sql.columns, params, limit=cap, operation="relations"):
@@ -370,6 +386,7 @@ class Catalog:
                     found["column_types"].append(c["type"])
                     found["column_nullable"].append(c["nullable"])
                     found["column_ordinals"].append(c["ordinal"])
+                    found["column_comments"].append(c["comment"])
         if self.sql.stats is not None:
             cap = self.row_cap + 1
             for s in self._select(self.sql.stats, params, limit=cap, operation="relations"):
@@ -382,6 +399,20 @@ class Catalog:
     def _to_table(self, row: Mapping[str, Any]) -> Table:
         return table_from_row(self._database, row)
 
+    def select(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        *,
+        guard: SqlGuard,
+        limit: int,
+        operation: str,
+    ) -> list[dict[str, Any]]:
+        """One SELECT that `guard` (another policy than the catalog's) accepts, on this
+        catalog's read-only, time-limited, tagged connections — for the usage views
+        (`integrations.warehouse.usage`)."""
+        return self._select(sql, params, limit=limit, operation=operation, guard=guard)
+
     def _select(
         self,
         sql: str,
@@ -389,10 +420,11 @@ class Catalog:
         *,
         limit: int | None = None,
         operation: str = "query",
+        guard: SqlGuard | None = None,
     ) -> list[dict[str, Any]]:
         """Run one guarded catalog SELECT in a read-only transaction with a deadline;
-        `operation` names it in the connector metrics."""
-        guarded = self._guard.check(sql, row_cap=limit)
+        `operation` names it in the connector metrics; `guard` replaces the catalog's."""
+        guarded = (guard or self._guard).check(sql, row_cap=limit)
         values = dict(params or {})
         statement = text(guarded.sql).bindparams(
             *(bindparam(k, expanding=True) for k, v in values.items() if isinstance(v, list))
@@ -405,6 +437,21 @@ class Catalog:
             except SQLAlchemyError as exc:
                 raise self._translate(exc) from exc
             except (sqlite3.Error, OSError) as exc:
+                raise self._translate(exc) from exc
+
+    def _show(self, statement: str, *, operation: str) -> list[dict[str, Any]]:
+        """Run one of pipebot's own ``SHOW`` statements (Snowflake's grants, which no SELECT
+        reads; the guard admits SELECT only) on the same connections: read-only where the
+        warehouse has that, with the deadline and the byte cap. Never a caller's text."""
+        if not statement.startswith("SHOW GRANTS TO ROLE "):
+            raise ReadOnlyRefused(SYSTEM, f"not one of pipebot's SHOW statements: {statement}")
+        with metrics.connector_call(CONNECTOR, operation):
+            try:
+                with self._connect() as connection, self._deadline(connection):
+                    # No bind parameters, so the driver does no %-formatting of the text.
+                    result = connection.exec_driver_sql(statement)
+                    return self._fetch_capped(result.mappings(), operation)
+            except SQLAlchemyError as exc:
                 raise self._translate(exc) from exc
 
     def _fetch_capped(self, result: Any, operation: str) -> list[dict[str, Any]]:
@@ -735,7 +782,6 @@ def _require_driver(url: URL, backend: str) -> None:
 # --- row mapping ---------------------------------------------------------------------------
 
 _FETCH_CHUNK = 1000
-_ABILITIES_SHOWN = 5
 
 
 def _row_bytes(row: Mapping[str, Any]) -> int:
@@ -772,10 +818,12 @@ def table_from_row(database: str, row: Mapping[str, Any]) -> Table:
             row["column_types"],
             row["column_nullable"],
             row["column_ordinals"],
+            row.get("column_comments"),
         ),
         row_count=_int(row["row_count"]),
         last_altered=_timestamp(row["last_altered"]),
         size_bytes=_int(row["size_bytes"]),
+        comment=row.get("comment") or None,
     )
 
 
@@ -797,33 +845,52 @@ def _bulk_allocation() -> Iterator[None]:
             gc.enable()
 
 
-def _columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> Columns:
-    """Columns from the four parallel arrays of a relations row (JSON text on SQLite), built
-    when first looked at (see `bot.facts.Columns`)."""
+def _columns(names: Any, types: Any, nullable: Any, ordinals: Any, comments: Any = None) -> Columns:
+    """Columns from the parallel arrays of a relations row (JSON text on SQLite and Snowflake),
+    built when first looked at (see `bot.facts.Columns`); `comments` is a fifth array or a
+    mapping from position to comment (sql.py)."""
     listed = names if isinstance(names, list) else json.loads(names) if names else []
     # A relation without columns meets the LEFT JOIN once, as NULLs.
     count = len(listed) if None not in listed else sum(1 for n in listed if n is not None)
-    return Columns(lambda: _build_columns(listed, types, nullable, ordinals), count)
+    return Columns(lambda: _build_columns(listed, types, nullable, ordinals, comments), count)
 
 
-def _build_columns(names: Any, types: Any, nullable: Any, ordinals: Any) -> tuple[Column, ...]:
+def _build_columns(
+    names: Any, types: Any, nullable: Any, ordinals: Any, comments: Any = None
+) -> tuple[Column, ...]:
     arrays = [
         v if isinstance(v, list) else json.loads(v) if isinstance(v, str) else list(v or ())
         for v in (names, types, nullable, ordinals)
     ]
     names, types, nullable, ordinals = arrays
+    notes = _comments(comments, ordinals, len(names))
     if None in names:
         # A relation without columns still meets a LEFT JOIN once, as NULLs.
         keep = [i for i, name in enumerate(names) if name is not None]
         names, types, nullable, ordinals = ([a[i] for i in keep] for a in arrays)
+        notes = [notes[i] for i in keep]
     if None in types:
         types = ["" if t is None else str(t) for t in types]
     if nullable and not isinstance(nullable[0], bool):
         nullable = [None if v is None else bool(v) for v in nullable]
-    rows: Iterable[tuple[Any, Any, Any, Any]] = zip(names, types, nullable, ordinals, strict=True)
+    rows: Iterable[tuple[Any, Any, Any, Any, Any]] = zip(
+        names, types, nullable, ordinals, notes, strict=True
+    )
     if None not in ordinals and ordinals != sorted(ordinals):
         rows = sorted(rows, key=lambda row: int(row[3]))
     return tuple(map(Column._make, rows))
+
+
+def _comments(comments: Any, ordinals: list[Any], count: int) -> list[str | None]:
+    """Column comments aligned with the other arrays: from an aligned array (``''`` is none),
+    or from a mapping position → comment (PostgreSQL; JSON text on some drivers)."""
+    if isinstance(comments, str):
+        comments = json.loads(comments)
+    if not comments:
+        return [None] * count
+    if isinstance(comments, Mapping):
+        return [comments.get(str(o)) or None for o in ordinals]
+    return [c or None for c in comments]
 
 
 def _int(value: Any) -> int | None:

@@ -10,7 +10,8 @@ Every call goes through databricks-sdk's `WorkspaceClient` (auth, retries within
 URL: ``databricks://token:PAT@HOST?catalog=C&schema=S`` (a personal access token), or
 ``databricks://CLIENT_ID:CLIENT_SECRET@HOST?catalog=C`` (a service principal, OAuth M2M), or
 ``databricks://HOST?catalog=C`` (the SDK's default auth: DATABRICKS_* variables, a config
-profile …). ``http_path`` is accepted and unused (the SQL connector's; pipebot makes no query).
+profile …). The catalog makes no query; the spend and query history (`costs`) are read with SQL
+on the SQL warehouse named by ``warehouse_id=ID`` or ``http_path=/sql/1.0/warehouses/ID``.
 
 What Unity Catalog's REST API does not say stays ``None``: row counts and sizes (those need
 ``DESCRIBE DETAIL`` / ``ANALYZE`` on a SQL warehouse). ``updated_at`` is when the table's
@@ -20,7 +21,7 @@ definition or properties changed — not its data — and `last_altered_means` s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +34,7 @@ from integrations.errors import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
+from integrations.warehouse import privileges
 from integrations.warehouse._rest import ParsedUrl, RestCatalog
 from integrations.warehouse.guard import SYSTEM
 
@@ -42,12 +44,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONNECTOR = "warehouse"
-OPERATIONS = ("schemas.list", "tables.list", "tables.get")
+OPERATIONS = (
+    "schemas.list",
+    "tables.list",
+    "tables.get",
+    "current_user.me",
+    "grants.get_effective",
+)
 # Sent in the User-Agent of every call, so a workspace's audit log shows pipebot's reads.
 PRODUCT = "pipebot"
 TABLES = "/api/2.1/unity-catalog/tables"
 EXAMPLE = "databricks://token:dapi…@adb-123.azuredatabricks.net?catalog=main&schema=analytics"
-_KNOWN = ("catalog", "schema", "http_path")
+_KNOWN = ("catalog", "schema", "http_path", "warehouse_id")
+_WAREHOUSE_PATH = "/sql/1.0/warehouses/"
 _INSTALL = "Databricks support is not installed: pip install 'pipebot[databricks]'"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Unity Catalog's own schema in every catalog: views over the catalog, not data.
@@ -88,8 +97,11 @@ class DatabricksCatalog(RestCatalog):
         client: WorkspaceClient | None = None,
         statement_timeout: float = 10.0,
         row_cap: int = 5000,
+        warehouse_id: str | None = None,
     ) -> None:
         super().__init__(schemas, statement_timeout=statement_timeout, row_cap=row_cap)
+        # The SQL warehouse the usage views are read on (the catalog itself needs none).
+        self.warehouse_id = warehouse_id or None
         if not catalog:
             raise ConfigError(
                 f"the Databricks URL names no catalog (?catalog=NAME); e.g. {EXAMPLE}"
@@ -161,7 +173,13 @@ class DatabricksCatalog(RestCatalog):
             token=token,
             client_id=client_id,
             client_secret=client_secret,
+            warehouse_id=_warehouse_id(parsed.options),
         )
+
+    @property
+    def client(self) -> WorkspaceClient:
+        """The SDK client, shared with the usage reader (`integrations.warehouse.usage`)."""
+        return self._client
 
     @property
     def last_altered_means(self) -> str:
@@ -237,6 +255,52 @@ class DatabricksCatalog(RestCatalog):
 
         return self._call("tables.get", f"describe {schema}.{name}", call)
 
+    # --- doctor: the principal's privileges -------------------------------------------
+
+    def _write_abilities(self, schemas: Sequence[str]) -> tuple[list[privileges.WriteAbility], str]:
+        """Unity Catalog's effective permissions of the principal (SCIM ``Me``: a user's name,
+        a service principal's application id) on the catalog and each schema read — granted
+        there or inherited from the catalog — beyond USE CATALOG, USE SCHEMA and BROWSE."""
+        me = self._call("current_user.me", "name the login", self._client.current_user.me)
+        principal = me.user_name or ""
+        if not principal:
+            return [], "grants not checked: Databricks names no user for the credentials"
+        securables = [("catalog", self.catalog)] + [
+            ("schema", f"{self.catalog}.{schema}") for schema in schemas
+        ]
+        found: dict[str, privileges.WriteAbility] = {}
+        for kind, name in securables:
+            try:
+                effective = self._effective(kind, name, principal)
+            except UpstreamAuthError as exc:
+                if exc.status != 403:
+                    raise
+                return [], (
+                    f"grants not checked: the login may not read its effective permissions on "
+                    f"{kind} {name}"
+                )
+            for ability in privileges.databricks_abilities(principal, f"{kind} {name}", effective):
+                # A catalog grant shows again, inherited, on every schema: name it once.
+                found.setdefault(ability.revoke, ability)
+        return list(found.values()), ""
+
+    def _effective(self, kind: str, name: str, principal: str) -> dict[str, Any]:
+        def call() -> dict[str, Any]:
+            assignments: list[Any] = []
+            token: str | None = None
+            while True:
+                page = self._client.grants.get_effective(
+                    kind, name, principal=principal, max_results=0, page_token=token
+                )
+                assignments += [a.as_dict() for a in page.privilege_assignments or ()]
+                token = page.next_page_token
+                if not token:  # pages may be empty and still point at more (documented)
+                    return {"privilege_assignments": assignments}
+
+        return self._call(
+            "grants.get_effective", f"read the effective permissions on {kind} {name}", call
+        )
+
     def close(self) -> None:
         """The SDK keeps no connection that needs closing."""
 
@@ -253,6 +317,7 @@ class DatabricksCatalog(RestCatalog):
             row_count=None,
             last_altered=_millis(info.get("updated_at")),
             size_bytes=None,
+            comment=info.get("comment") or None,
         )
 
     def _version(self) -> str:
@@ -278,6 +343,7 @@ def _columns(columns: list[dict[str, Any]]) -> tuple[Column, ...]:
             str(c.get("type_text") or str(c.get("type_name") or "").lower()),
             c.get("nullable"),
             None if c.get("position") is None else int(c["position"]) + 1,  # 0-based in UC
+            c.get("comment") or None,
         )
         for c in ordered
     )
@@ -288,6 +354,16 @@ def _millis(value: Any) -> datetime | None:
         return None if value is None else datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _warehouse_id(options: Mapping[str, str]) -> str | None:
+    """``warehouse_id=ID``, else the id at the end of ``http_path=/sql/1.0/warehouses/ID``."""
+    if options.get("warehouse_id"):
+        return options["warehouse_id"]
+    path = options.get("http_path", "")
+    if path.startswith(_WAREHOUSE_PATH) and path[len(_WAREHOUSE_PATH) :].strip("/"):
+        return path[len(_WAREHOUSE_PATH) :].strip("/")
+    return None
 
 
 def _display_host(host: str) -> str:

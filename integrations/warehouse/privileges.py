@@ -9,17 +9,24 @@ to revoke, when it can write anything. pipebot needs a role that can only read t
 
 PostgreSQL is checked live with `POSTGRES_SQL` (one guarded catalog SELECT). For the other
 warehouses the check is a function over the rows or JSON of the call that lists the login's
-grants, so their catalogs can run the call and hand the answer over:
+grants; their catalogs make the call in `check` (``pipebot doctor``) and hand the answer over,
+so each step is testable on its own (no local server reports real grants):
 
-- Snowflake: ``SHOW GRANTS TO ROLE <role>`` rows → `snowflake_abilities`;
+- Snowflake: `SNOWFLAKE_SESSION_SQL` names the current role and the secondary roles in effect
+  (`snowflake_secondary_abilities`), then `snowflake_grants_sql` (``SHOW GRANTS TO ROLE``)
+  rows → `snowflake_abilities`; a role granted to the role counts as a grant beyond, so the
+  role hierarchy needs no walk;
 - BigQuery: ``projects.getIamPolicy`` (Resource Manager) and ``datasets.get`` ``access`` →
   `bigquery_abilities`;
 - Databricks: ``GET /api/2.1/unity-catalog/effective-permissions/{type}/{name}?principal=`` →
   `databricks_abilities`.
+
+`summary` words a failed check the same way for every warehouse.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +133,20 @@ class WriteAbility:
 
     def __str__(self) -> str:
         return f"{self.what}: {self.revoke}"
+
+
+# How a failed check starts: PostgreSQL's checks are about writing; the others' about grants
+# beyond the documented role (which may also read data).
+WRITES = "the login can write"
+BEYOND_ROLE = "the login has grants beyond the documented read-only role"
+_SHOWN = 5
+
+
+def summary(abilities: Sequence[WriteAbility], headline: str = WRITES) -> str:
+    """A doctor line: the headline and the first few abilities with what to revoke."""
+    shown = "; ".join(str(a) for a in abilities[:_SHOWN])
+    more = f"; and {len(abilities) - _SHOWN} more" if len(abilities) > _SHOWN else ""
+    return f"{headline} — {shown}{more}"
 
 
 def _revoke(what: str, sql: str, note: str = "") -> WriteAbility:
@@ -238,7 +259,65 @@ def postgres_abilities(rows: Iterable[Mapping[str, Any]]) -> list[WriteAbility]:
 
 # The documented role (docs/warehouses.md): USAGE on the warehouse, database and schemas,
 # REFERENCES on tables and views, and the SNOWFLAKE.USAGE_VIEWER database role for history.
-SNOWFLAKE_GRANTS_SQL = "SHOW GRANTS TO ROLE {role}"
+# Which role to ask about, and which others the session also acts with: since the 2024_08
+# bundle a user's DEFAULT_SECONDARY_ROLES is ('ALL'), so every role granted to the user adds its
+# privileges to each statement (docs.snowflake.com/en/sql-reference/functions/
+# current_secondary_roles: a JSON object, ``{"roles": "A,B", "value": "ALL"}``).
+SNOWFLAKE_SESSION_SQL = (
+    "SELECT CURRENT_ROLE() AS role_name, CURRENT_USER() AS user_name, "
+    "CURRENT_SECONDARY_ROLES() AS secondary_roles"
+)
+
+
+def snowflake_grants_sql(role: str) -> str:
+    """``SHOW GRANTS TO ROLE`` for `role` exactly as CURRENT_ROLE() names it: a quoted identifier
+    (SHOW takes no bind parameters; a quoted name is case-sensitive and cannot end the
+    statement)."""
+    return f"SHOW GRANTS TO ROLE {_sf_ident(role)}"
+
+
+def _sf_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def snowflake_login_abilities(
+    session: Mapping[str, Any], grants: Iterable[Mapping[str, Any]]
+) -> list[WriteAbility]:
+    """What the `SNOWFLAKE_SESSION_SQL` row and the ``SHOW GRANTS TO ROLE`` rows of its role
+    say the login can do beyond the documented role: secondary roles first, then grants."""
+    role = str(session.get("role_name") or "")
+    user = str(session.get("user_name") or "")
+    return [
+        *snowflake_secondary_abilities(user, role, session.get("secondary_roles")),
+        *snowflake_abilities(role, grants),
+    ]
+
+
+def snowflake_secondary_abilities(user: str, role: str, secondary: Any) -> list[WriteAbility]:
+    """Secondary roles in effect beyond `role` (and PUBLIC, which every role has): their grants
+    apply to pipebot's statements too, and are not the documented role's."""
+    if isinstance(secondary, str):
+        try:
+            secondary = json.loads(secondary) if secondary.strip() else {}
+        except ValueError:
+            secondary = {"roles": secondary}
+    listed = str((secondary or {}).get("roles") or "")
+    others = [
+        r.strip()
+        for r in listed.split(",")
+        if r.strip() and r.strip().upper() not in {role.upper(), "PUBLIC"}
+    ]
+    if not others:
+        return []
+    return [
+        _revoke(
+            f"the session of user {user} also acts with secondary role(s) "
+            f"{', '.join(others)}, beyond role {role}",
+            f"ALTER USER {_sf_ident(user)} SET DEFAULT_SECONDARY_ROLES = ()",
+        )
+    ]
+
+
 _SNOWFLAKE_ALLOWED = {
     ("USAGE", "WAREHOUSE"),
     ("USAGE", "DATABASE"),

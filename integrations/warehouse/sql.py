@@ -9,7 +9,11 @@ Each dialect answers with a few bulk statements, never one per table:
     one row per table/view with ``schema_name``, ``table_name``, ``kind``, ``row_count``,
     ``size_bytes``, ``last_altered`` and its columns as four parallel arrays, aligned element by
     element: ``column_names``, ``column_types``, ``column_nullable``, ``column_ordinals``
-    (positions travel along, so an array need not be sorted by the database). One row per
+    (positions travel along, so an array need not be sorted by the database); ``comment``, the
+    relation's comment, and ``column_comments``: a fifth aligned array (``''`` or NULL for a
+    column without one), or — where comments live in a catalog of their own, PostgreSQL's
+    ``pg_description`` — a JSON object from column position to comment, NULL when no column has
+    one (a per-column lookup would double the statement's time on 100,000 columns). One row per
     relation keeps the row cap meaningful ("at most N tables") — a row per column would let a
     schema of 250 twenty-column tables exhaust a cap of 5,000 — and plain arrays are the
     cheapest shape to ship and decode (measured against JSON objects on PostgreSQL).
@@ -17,7 +21,7 @@ Each dialect answers with a few bulk statements, never one per table:
     only for dialects whose catalog cannot do that in one statement (Redshift refuses ``LISTAGG``
     on leader-node catalog views and cannot join them with its compute-node statistics views):
     one row per column (``schema_name``, ``table_name``, ``name``, ``type``, ``nullable``,
-    ``ordinal``) and one row per table (``schema_name``, ``table_name``, ``row_count``,
+    ``ordinal``, ``comment``) and one row per table (``schema_name``, ``table_name``, ``row_count``,
     ``size_bytes``, ``last_altered``).
 
 Parameters (bound by SQLAlchemy, never formatted into the text): ``:schemas`` — a list, bound
@@ -58,11 +62,15 @@ RELATION_COLUMNS = (
     "column_types",
     "column_nullable",
     "column_ordinals",
+    "comment",
+    "column_comments",
 )
-COLUMN_COLUMNS = ("schema_name", "table_name", "name", "type", "nullable", "ordinal")
+COLUMN_COLUMNS = ("schema_name", "table_name", "name", "type", "nullable", "ordinal", "comment")
 STATS_COLUMNS = ("schema_name", "table_name", "row_count", "size_bytes", "last_altered")
 # How pipebot's statements are labelled in the warehouse's query history.
 QUERY_TAG = "pipebot"
+# Redshift's pinned search path (see REDSHIFT).
+SEARCH_PATH = "SET search_path TO pg_catalog"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +97,8 @@ class CatalogSql:
 # - Partitions are left out: their parent stands for them.
 # The statistics come from the pg_stat_get_* functions the pg_stat_user_tables view is made of,
 # called for the listed relations only (the view computes them for every table of the database).
+# - Comments (COMMENT ON) come from pg_description: the relation's and its columns' (a JSON object
+#   position → text, NULL for the many tables without any) in two index lookups per relation.
 # Speed (5,000 tables × 20 columns): columns are aggregated per table in a LATERAL subquery —
 # one index scan of pg_attribute each, already in attnum order — rather than by a GROUP BY over
 # the 100,000-row join, whose sort of wide rows spilled to disk and took 3-4× longer. The
@@ -126,7 +136,8 @@ SQLITE = CatalogSql(
 
 # Snowflake's INFORMATION_SCHEMA lists only what the role may access, so every listed schema is
 # usable; ARRAY_AGG arrives as JSON text and the connector decodes it. Views have no ROW_COUNT
-# or BYTES (NULL): unknown, not zero.
+# or BYTES (NULL): unknown, not zero. ARRAY_AGG drops NULLs, so a column without a comment is
+# aggregated as '' (and a relation without columns, met once by the LEFT JOIN, as nothing).
 SNOWFLAKE = CatalogSql(
     dialect="snowflake",
     schemas=_load("snowflake", "schemas"),
@@ -139,6 +150,10 @@ _BIGQUERY_REGION = re.compile(r"[a-z][a-z0-9-]{1,40}\Z")
 
 def bigquery(region: str = "us") -> CatalogSql:
     """BigQuery's region-qualified views (every dataset of the project in one statement).
+
+    Not what pipebot reads the catalog with (`BigQueryCatalog` uses the free REST API, which
+    also has the table and column descriptions; here they would need TABLE_OPTIONS and
+    COLUMN_FIELD_PATHS, so ``comment`` and ``column_comments`` are NULL: unknown).
 
     TABLE_STORAGE exists only per region, so the region is part of the text; it is checked
     against BigQuery's region naming before it is written in.
@@ -166,10 +181,15 @@ REDSHIFT = CatalogSql(
     stats=_load("redshift", "stats"),
     last_altered_means="not recorded in Redshift's catalog views",
     # Per session: Redshift has no SET LOCAL. query_group labels the statements in
-    # SYS_QUERY_HISTORY / STL_QUERY (query_label); statement_timeout is in milliseconds.
+    # SYS_QUERY_HISTORY / STL_QUERY (query_label); statement_timeout is in milliseconds. The
+    # statements name svv_* unqualified (so tests can shim them): the search path is pinned to
+    # the system catalog, where Redshift keeps them, so a user's or a user default's search
+    # path (ALTER USER … SET search_path) cannot put a schema with its own svv_tables, or its
+    # own functions and operators, in front.
     session=(
         f"SET query_group TO '{QUERY_TAG}'",
         "SET statement_timeout TO {timeout_ms}",
+        SEARCH_PATH,
     ),
 )
 

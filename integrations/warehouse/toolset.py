@@ -202,7 +202,13 @@ def _summary(table: Table) -> dict[str, Any]:
 def _details(table: Table, last_altered_means: str) -> dict[str, Any]:
     columns = [
         _drop_none(
-            {"name": c.name, "type": c.data_type, "nullable": c.nullable, "position": c.position}
+            {
+                "name": c.name,
+                "type": c.data_type,
+                "nullable": c.nullable,
+                "position": c.position,
+                "comment": c.comment,
+            }
         )
         for c in table.columns[:MAX_COLUMNS]
     ]
@@ -211,6 +217,7 @@ def _details(table: Table, last_altered_means: str) -> dict[str, Any]:
             "table": f"{table.schema}.{table.name}",
             "database": table.database or None,
             "kind": table.kind,
+            "comment": table.comment,
             "rows": table.row_count,
             "size_bytes": table.size_bytes,
             "last_altered": table.last_altered.isoformat() if table.last_altered else None,

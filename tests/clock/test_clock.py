@@ -5,6 +5,7 @@ cron triggers, and the digest of the demo environment posted once to the channel
 from __future__ import annotations
 
 import json
+import struct
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -108,10 +109,11 @@ class Serving:
         ]
 
     def digests_posted(self) -> list[Any]:
+        """The digests' top messages (their details go in the thread under them)."""
         return [
             c
             for c in self.fake.calls_to("chat.postMessage", ok_only=True)
-            if "Pipeline digest" in str(c.params.get("text"))
+            if "Pipeline digest" in str(c.params.get("text")) and "thread_ts" not in c.params
         ]
 
 
@@ -159,12 +161,33 @@ def test_a_scheduled_digest_is_posted_once_even_with_two_clocks(serving: Serving
     text = json.dumps(posted.params.get("blocks")) + str(posted.params["text"])
     assert "Pipeline digest, last 24 hours" in text and "orders_daily" in text
     assert serving.store.digests.run_status(made.id, "2026-11-26T08:00:00+00:00") == (1, "posted")
+    # The chart goes up with the digest (files_upload_v2), in the channel under it; the
+    # details go in the digest's thread.
+    (asked,) = serving.fake.calls_to("files.getUploadURLExternal", ok_only=True)
+    assert asked.params["filename"].endswith(".png")
+    (uploaded,) = serving.fake.calls_to("upload")
+    (shared,) = serving.fake.calls_to("files.completeUploadExternal", ok_only=True)
+    assert shared.params["channel_id"] == "C1" and not shared.params.get("thread_ts")
+    (chart,) = serving.fake.files.values()
+    assert png_size(chart["data"]) == (1200, 1200)
+    assert uploaded.params["bytes"] == len(chart["data"])
+    assert chart["alt_txt"].startswith("Bar and line chart of the last 14 days")
+    digest_ts = posted.ts
+    replies = serving.fake.thread("C1", str(digest_ts))
+    assert any("Details" in json.dumps(m.get("blocks")) for m in replies[1:])
 
     assert f"Stopped digest #{made.id}" in serving.command(f"digest remove {made.id}")
     assert serving.store.digests.schedules() == []
     clocks[0].sync()
     assert clocks[0].jobs() == []
     assert clocks[1].fire(made.id) is False
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (after checking it is one)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
 def test_scheduling_needs_a_slack_channel(tmp_path: Path) -> None:
@@ -313,6 +336,7 @@ def test_the_clock_prunes_old_bookkeeping_once_a_day(sqlite_store: Store) -> Non
         "jobs": 1,
         "outbox": 1,
         "audit": 1,
+        "drift_snapshots": 0,
     }
     assert sqlite_store.events.seen("ev:recent") and not sqlite_store.events.seen("ev:old")
     assert sqlite_store.outbox.get("post:recent") is not None

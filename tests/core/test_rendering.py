@@ -78,6 +78,7 @@ def test_json_is_stable_and_documented() -> None:
         "sources",
         "notes",
         "ephemeral",
+        "details",  # added with the digest's top lines and details (keys are only ever added)
     ]
     assert body["tone"] == "error"
     assert body["sections"][0]["fields"][0] == {"label": "Owner", "value": "dana"}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -157,11 +159,50 @@ def _build_env(venv: Path) -> dict[str, str]:
     return env
 
 
+def _build_args() -> dict[str, str]:
+    """The build stage's ARGs at their defaults (a `docker build` without --build-arg)."""
+    found = {}
+    for instruction in stage_instructions(0):
+        if instruction.keyword == "ARG":
+            name, _, default = instruction.args.partition("=")
+            found[name] = "".join(shlex.split(default))
+    return found
+
+
+def _shell_of(instruction: Instruction) -> str:
+    """A RUN's command as /bin/sh gets it: the text after its --flags."""
+    return re.sub(r"^(?:--\S+\s+)*", "", instruction.args)
+
+
 def _sync(instruction: Instruction, cwd: Path, env: dict[str, str]) -> None:
     words = command_of(instruction)
     assert words[:2] == ["uv", "sync"], f"Dockerfile line {instruction.line}: {words}"
-    # A cold cache downloads ~90 wheels from PyPI; a warm one links them in seconds.
-    run([tool("uv"), *words[1:]], cwd=cwd, env=env, timeout=600)
+    # Run by /bin/sh as the build runs it, the build args (PIPEBOT_EXTRAS) at their defaults in
+    # its environment, and with the dev venv's uv. A cold cache downloads ~90 wheels from PyPI;
+    # a warm one links them in seconds.
+    shell_env = {**env, **_build_args(), "PATH": f"{Path(tool('uv')).parent}:{env['PATH']}"}
+    run(["/bin/sh", "-c", _shell_of(instruction)], cwd=cwd, env=shell_env, timeout=600)
+
+
+def test_warehouse_drivers_are_extras_chosen_by_a_build_arg() -> None:
+    """Both `uv sync` steps take PIPEBOT_EXTRAS (empty by default) as --extra flags, each a
+    pipebot extra: a sync leaves out what it is not asked for, so they must agree."""
+    assert _build_args() == {"PIPEBOT_EXTRAS": ""}
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert {"snowflake", "bigquery", "redshift", "databricks", "all"} <= set(extras)
+    for instruction in _uv_syncs():
+        shown = run(
+            ["/bin/sh", "-c", _shell_of(instruction).replace("uv sync", "echo uv sync", 1)],
+            env={"PATH": "/usr/bin:/bin", "PIPEBOT_EXTRAS": "snowflake bigquery"},
+            timeout=30,
+        ).stdout.split()
+        assert shown[-4:] == ["--extra", "otel", "--extra=snowflake", "--extra=bigquery"], shown
+        default = run(
+            ["/bin/sh", "-c", _shell_of(instruction).replace("uv sync", "echo uv sync", 1)],
+            env={"PATH": "/usr/bin:/bin", **_build_args()},
+            timeout=30,
+        ).stdout.split()
+        assert default[-2:] == ["--extra", "otel"], default
 
 
 @pytest.fixture(scope="module")

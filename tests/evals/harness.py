@@ -169,7 +169,16 @@ def real_tools(system: str) -> list[Tool[Any]]:
             system="warehouse", dialect="postgresql", where="warehouse.eval", row_cap=5000
         )
         return list(warehouse_toolset(catalog).tools())
-    raise ValueError(f"unknown system {system!r}: expected Airflow, dbt or warehouse")
+    if system == "warehouse usage":
+        from integrations.warehouse import usage_toolset
+
+        usage: Any = _Standin(
+            system="warehouse", dialect="snowflake", where="warehouse.eval", settles=0, price=None
+        )
+        return list(usage_toolset(usage).tools())
+    raise ValueError(
+        f"unknown system {system!r}: expected Airflow, dbt, warehouse or warehouse usage"
+    )
 
 
 def toolsets_for(case: Case, log: CallLog) -> list[StaticToolset]:

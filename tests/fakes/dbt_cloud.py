@@ -233,6 +233,36 @@ class FakeDbtCloud:
                 self.latest_run_id = run.id
             return run
 
+    def publish_ci_run(self, build: DbtBuild, *, pull_request: int = 152) -> FakeRun:
+        """A finished run of the CI job with `build`'s artifacts per step (a pull request's
+        build, say), newer than every other run; its status is the build's."""
+        with self._lock:
+            finished = max(r.finished_at for r in self.runs.values() if r.finished_at)
+            steps = self._setup_steps()
+            for built in build.steps:
+                steps.append(
+                    FakeStep(
+                        index=3 + built.index,
+                        name=f"Invoke dbt with `{built.command}`",
+                        status=10 if built.success else 20,
+                        logs=_step_logs(built.artifacts_dir, built.command),
+                        artifacts=built.artifacts_dir,
+                    )
+                )
+            run = FakeRun(
+                id=max(self.runs) + 1,
+                job_id=CI_JOB,
+                status=20 if any(s.status == 20 for s in steps) else 10,
+                created_at=finished + timedelta(minutes=1),
+                started_at=finished + timedelta(minutes=2),
+                finished_at=finished + timedelta(minutes=6),
+                steps=steps,
+                cause=f"CI run for pull request #{pull_request}",
+                cause_category="ci",
+            )
+            self.runs[run.id] = run
+            return run
+
     # -- data ---------------------------------------------------------------------------------
 
     def _make_history(self) -> None:

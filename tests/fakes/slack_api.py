@@ -4,8 +4,11 @@ The real slack_sdk / slack-bolt clients talk to it unchanged (``SlackSettings.ap
 here), the way bolt-python tests itself (`tests/mock_web_api_server`): every Web API call is
 recorded (method, parameters, token) and answered like Slack does — ``auth.test``,
 ``chat.postMessage`` / ``update`` / ``postEphemeral`` / ``delete``, the streaming methods,
-``assistant.threads.*``, ``oauth.v2.access``, and ``apps.connections.open``, which hands out the
-``ws://`` URL of this fake's own WebSocket server. A test can script answers per method
+``assistant.threads.*``, ``oauth.v2.access``, the three steps of ``files_upload_v2``
+(``files.getUploadURLExternal``, the upload itself to the URL it hands out, and
+``files.completeUploadExternal``, which shares the file as a message in the channel or thread),
+and ``apps.connections.open``, which hands out the ``ws://`` URL of this fake's own WebSocket
+server. A test can script answers per method
 (a 429 with ``Retry-After``, ``channel_not_found``, ``unknown_method`` …), push Socket Mode
 envelopes and read the acknowledgements the client sends back.
 
@@ -102,6 +105,7 @@ class FakeSlack:
         self._channels: dict[str, list[Message]] = defaultdict(list)  # each sorted by ts
         self._streaming: set[tuple[str, str]] = set()
         self._drops: dict[str, int] = defaultdict(int)
+        self.files: dict[str, dict[str, Any]] = {}  # file id → name, length, title, data …
         self.reset()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -135,6 +139,7 @@ class FakeSlack:
             self._channels.clear()
             self._streaming.clear()
             self._drops.clear()
+            self.files.clear()
             self.teams = {
                 BOT_TOKEN: Team("T1", "UBOT", "BBOT"),
                 APP_TOKEN: Team("T1", "UBOT", "BBOT"),
@@ -365,6 +370,11 @@ class FakeSlack:
             return _Scripted(200, body, {})
         if method == "chat.postEphemeral":
             return _Scripted(200, {"ok": True, "message_ts": self.next_ts()}, {})
+        if method == "files.getUploadURLExternal":
+            return _Scripted(200, self._upload_url(params), {})
+        if method == "files.completeUploadExternal":
+            with self._lock:
+                return _Scripted(200, self._complete_upload(params, team), {})
         handler = self._STATEFUL.get(method)
         if handler is None:
             return _Scripted(200, {"ok": True}, {})
@@ -467,6 +477,63 @@ class FakeSlack:
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
         return self._page(channel, thread, params, _REPLIES_LIMIT, newest_first=False)
+
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Step 1 of an upload: a file id and the URL to send its bytes to."""
+        try:
+            length = int(params.get("length") or "")
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not params.get("filename"):
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = "F" + uuid.uuid4().hex[:10].upper()
+        with self._lock:
+            self.files[file_id] = {
+                "id": file_id,
+                "name": str(params["filename"]),
+                "length": length,
+                "alt_txt": params.get("alt_txt"),
+                "data": None,
+            }
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url}/upload/{file_id}"}
+
+    def _receive_upload(self, file_id: str, data: bytes) -> bool:
+        """Step 2: the bytes, which must be as long as step 1 said."""
+        with self._lock:
+            entry = self.files.get(file_id)
+            if entry is None or entry["length"] != len(data):
+                return False
+            entry["data"] = data
+            return True
+
+    def _complete_upload(self, params: dict[str, Any], team: Team) -> dict[str, Any]:
+        """Step 3: title the uploaded files and share them in the channel (or its thread)."""
+        try:
+            wanted = json.loads(str(params.get("files") or "[]"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        done = []
+        for spec in wanted if isinstance(wanted, list) else []:
+            entry = self.files.get(str(spec.get("id")))
+            if entry is None or entry["data"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            entry["title"] = spec.get("title") or entry["name"]
+            done.append(entry)
+        if not done:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = str(params.get("channel_id") or "")
+        if channel:
+            shown = [
+                {"id": f["id"], "name": f["name"], "title": f["title"], "mimetype": "image/png"}
+                for f in done
+            ]
+            message = self._add(channel, params, team, str(params.get("initial_comment") or ""))
+            message["files"] = shown
+            message["upload"] = True
+            for entry in done:
+                entry["channel"], entry["ts"] = channel, message["ts"]
+                entry["thread_ts"] = message.get("thread_ts")
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in done]}
 
     _STATEFUL: ClassVar[
         dict[str, Callable[[FakeSlack, str, dict[str, Any], Team], dict[str, Any]]]
@@ -583,6 +650,12 @@ class FakeSlack:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: raw bytes
+                    file_id = self.path.removeprefix("/upload/").split("?")[0]
+                    stored = fake._receive_upload(file_id, self.rfile.read(length))
+                    fake._record(Call("upload", {"file_id": file_id, "bytes": length}, None))
+                    self._send(200 if stored else 400, f"OK - {length}", {})
+                    return
                 raw = self.rfile.read(length).decode()
                 query = _params(urlsplit(self.path).query, "")
                 params = {**query, **_params(raw, self.headers.get("Content-Type") or "")}

@@ -52,11 +52,20 @@ def test_digest_reports_failing_and_green_dags_dbt_and_freshness() -> None:
     assert reply.title.startswith("Pipeline digest, last 24 hours — needs attention: 1 failing DAG")
     assert "6, 4 succeeded (67%)" in out
     assert (
-        "`orders_daily` — 2 of 2 runs failed, 2 failures in a row, no success in the window" in out
+        "`orders_daily` (new failure) — 2 of 2 runs failed, 2 failures in a row, "
+        "no success in the window" in out
     )
+    # The top lines come first; the details (a thread in Slack and Discord) after them.
+    assert [s.heading for s in reply.sections] == ["Needs attention", "Last 14 days"]
+    assert reply.sections[1].image is not None and reply.sections[1].image.url.endswith(".png")
+    assert [s.heading for s in reply.details][:2] == ["Airflow", "Run time"]
     assert "all runs succeeded: `payments_sync` (2), `shop_ingest` (2)" in out
     assert "import error in `broken_dag.py`" in out
-    assert "model `customer_ltv` — error" in out and "`raw.customers` — error" in out
+    # dbt failing tests and warnings grouped by the model they check.
+    assert "`customer_ltv` — build error: Conversion Error" in out
+    assert "`orders_daily` — 1 test failing: `not_null_orders_daily_revenue`" in out
+    assert "`dim_customers` — 1 warning: `accepted_values_dim_customers_country" in out
+    assert "`raw.customers` — error" in out
     assert progress.lines == ["Digest of the last 24 hours: reading Airflow and dbt"]
 
 
@@ -76,7 +85,7 @@ def test_digest_lists_incidents_seen_in_the_window(sqlite_store: Store) -> None:
     reply = digest.run(ask(sources), sqlite_store.incidents)
     out = as_text(reply)
     assert "Seen in the window  1" in out and "Still open          1" in out
-    assert "`orders_daily` / `transform` — open, 1 failure" in out
+    assert "`orders_daily` / `transform` — open for 2h 00m, 1 failure" in out
     assert "1 open incident" in reply.title
     last_half_hour = digest.run(ask(sources, "30m"), sqlite_store.incidents)
     assert "Seen in the window  0" in as_text(last_half_hour)
@@ -246,9 +255,33 @@ def test_cli_schema_review_exit_codes(tmp_path: Path, drifted: Sources) -> None:
 
 def test_cli_digest(tmp_path: Path) -> None:
     out = pipebot("digest", "7d", "--demo", "--format", "json", tmp_path=tmp_path)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 0, out.stderr  # a finding exits 1 only with --exit-code
     body = json.loads(out.stdout)
-    assert body["title"].startswith("Pipeline digest, last 7 days — needs attention")
+    assert body["schema"] == "pipebot.digest/1" and body["window"]["label"] == "last 7 days"
+    assert body["verdict"] == "failing" and body["failing"] is True
+    assert [d["dag_id"] for d in body["airflow"]["failing"]] == ["orders_daily"]
+    flagged = pipebot("digest", "--demo", "--exit-code", tmp_path=tmp_path)
+    assert flagged.returncode == 1, flagged.stderr
+    assert flagged.stdout.startswith("✗ Pipeline digest, last 24 hours — needs attention")
+    narrowed = pipebot(
+        "digest",
+        "--demo",
+        "--format",
+        "json",
+        "--owner",
+        "dana",
+        "--select",
+        "tag:x",
+        tmp_path=tmp_path,
+    )
+    body = json.loads(narrowed.stdout)
+    assert body["filters"] == {"tags": [], "owners": ["dana"], "dbt_select": ["tag:x"]}
+    assert [d["dag_id"] for d in body["airflow"]["dags"]] == ["orders_daily"]
+    assert body["dbt"]["selected"] == 0 and body["dbt"]["run"]["counts"] == {}
+    refused = pipebot("digest", "--demo", "--select", "colour:red", tmp_path=tmp_path)
+    assert refused.returncode == 2 and "does not know the dbt selector method `colour`" in (
+        refused.stderr
+    )
     bad = pipebot("digest", "soon", "--demo", tmp_path=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
     assert "'soon' is not a window: use e.g. 90m, 24h, 7d or 2w" in bad.stderr

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from bot.commands import Request
@@ -19,6 +20,7 @@ from bot.playbooks.triage.report import TriageReport
 from bot.ports import Sources
 from bot.rendering import to_json, to_markdown, to_text
 from integrations.dbt.project import ArtifactsProject
+from integrations.warehouse import Catalog
 from tests.agent.support import ProgressLog, inbound
 from tests.integrations.dbt import small_project
 from tests.integrations.dbt.small_project import UNIT_TEST
@@ -39,6 +41,37 @@ def ask(sources: Sources, *args: str) -> Request:
 
 
 # --- lineage ---------------------------------------------------------------------------------
+
+
+def test_lineage_shows_the_relation_as_the_warehouse_has_it(tmp_path: Path) -> None:
+    # A real DuckDB file named like the project's database: fct_orders built, stg_orders not.
+    database = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema marts")
+        con.execute("create schema staging")
+        con.execute(
+            "create table marts.fct_orders (order_id integer not null, amount decimal(12,2))"
+        )
+        con.execute("insert into marts.fct_orders values (1, 9.5), (2, 3.25)")
+        con.execute("comment on table marts.fct_orders is 'one row per order'")
+    with Catalog(f"duckdb:///{database}", ["marts", "staging"]) as catalog:
+        project = ArtifactsProject(small_project.write(tmp_path / "target"))
+        sources = Sources(dbt=project, warehouse=catalog, now=lambda: NOW)
+        built = lineage.run(ask(sources, "fct_orders"))
+        (section,) = [s for s in built.sections if s.heading.startswith("In the warehouse")]
+        assert section.heading == "In the warehouse (table `marts.fct_orders`)"
+        assert section.text == "one row per order"
+        assert section.bullets == ("`order_id` INTEGER not null", "`amount` DECIMAL(12,2)")
+        assert {f.label: f.value for f in section.fields}["Columns"] == "2"
+        assert any(s.endswith("marts.fct_orders (live)") for s in built.sources)
+
+        missing = lineage.run(ask(sources, "stg_orders"))
+        assert not [s for s in missing.sections if s.heading.startswith("In the warehouse")]
+        assert any(
+            "The warehouse has no table or view `staging.stg_orders`" in note
+            for note in missing.notes
+        ), missing.notes
+        assert missing.tone is Tone.INFO  # the dbt answer stands; the gap is a note
 
 
 def test_lineage_of_an_ambiguous_name_lists_every_candidate(sources: Sources) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stack.dbt_stack import DbtBuild, DbtHarnessError, build, drift
+from tests.stack.dbt_stack import DbtBuild, DbtHarnessError, build, changed, drift
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +32,15 @@ def dbt_drift(dbt_build: DbtBuild, tmp_path_factory: pytest.TempPathFactory) -> 
         return drift(dbt_build, tmp_path_factory.mktemp("dbt_drift"))
     except DbtHarnessError as exc:
         pytest.fail(f"the dbt drift scenario failed: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def dbt_change(dbt_build: DbtBuild, tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
+    """The sample project after a pull request's change set (`dbt_stack.CHANGE_SET`: a column
+    dropped, one renamed, a type narrowed, a contract changed, a model removed and one added),
+    built with dbt-core on a copy of `dbt_build`'s warehouse: the target of a change review
+    whose base is `dbt_build`."""
+    try:
+        return changed(dbt_build, tmp_path_factory.mktemp("dbt_change"))
+    except DbtHarnessError as exc:
+        pytest.fail(f"the dbt build of the change set failed: {exc}", pytrace=False)

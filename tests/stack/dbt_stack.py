@@ -187,8 +187,33 @@ report_path.write_text(json.dumps(report))
 """
 
 
-def build(dest_dir: Path) -> DbtBuild:
-    """Build the sample project into `dest_dir` (which must be empty or absent)."""
+# An edit of one project file: replacements (old, new) applied in order, a whole new content,
+# or None to delete the file.
+Edit = list[tuple[str, str]] | str | None
+
+
+def apply_edits(project_dir: Path, edits: dict[str, Edit]) -> None:
+    for relative, edit in edits.items():
+        path = project_dir / relative
+        if edit is None:
+            path.unlink()
+        elif isinstance(edit, str):
+            path.write_text(edit)
+        else:
+            text = path.read_text()
+            for old, new in edit:
+                if old not in text:
+                    raise DbtHarnessError(f"edit no longer applies to {relative}: {old!r}")
+                text = text.replace(old, new, 1)
+            path.write_text(text)
+
+
+def build(
+    dest_dir: Path, *, edits: dict[str, Edit] | None = None, warehouse: Path | None = None
+) -> DbtBuild:
+    """Build the sample project into `dest_dir` (which must be empty or absent): with `edits`
+    applied to the copy first, and on a copy of the DuckDB file `warehouse` (so a model the
+    edits break keeps its old relation, as in a long-lived schema)."""
     started = time.perf_counter()
     python = dbt_python()
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -196,9 +221,13 @@ def build(dest_dir: Path) -> DbtBuild:
     shutil.copytree(
         PROJECT_SOURCE, project_dir, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb")
     )
+    if edits:
+        apply_edits(project_dir, edits)
     built_at = datetime.now(UTC)
     stamp_seeds(project_dir / "seeds", built_at)
     duckdb_path = dest_dir / "shop.duckdb"
+    if warehouse is not None:
+        shutil.copy2(warehouse, duckdb_path)
     steps_dir = dest_dir / "steps"
     report_path = dest_dir / "dbt-steps.json"
     log_path = dest_dir / "dbt-output.log"
@@ -340,6 +369,95 @@ def drift(base: DbtBuild, dest_dir: Path) -> DbtBuild:
         seconds=time.perf_counter() - started,
         dbt_version=base.dbt_version,
     )
+
+
+# A pull request's change set (issue 15, the schema review of a change), as edits of the
+# sample project:
+# - stg_orders: `order_date` renamed to `ordered_on` (fct_orders follows, dim_customers does
+#   not), `amount` narrowed to decimal(10,2), tagged `staging`;
+# - fct_orders (contract enforced, public): `status` removed (revenue_by_status selects it),
+#   `order_date` now a timestamp — so orders_daily's `order_date`, which the PR does not touch,
+#   becomes a timestamp too (a knock-on change);
+# - customer_ltv removed; customer_contacts added (an unclassified `full_name`, a classified
+#   `email`);
+# - stg_payments built as a table; dim_customers owned by @kim; orders_daily's description.
+CHANGE_SET: dict[str, Edit] = {
+    "models/staging/stg_orders.sql": [
+        ("    order_date,\n", "    order_date as ordered_on,\n"),
+        ("    amount,\n", "    cast(amount as decimal(10, 2)) as amount,\n"),
+    ],
+    "models/staging/stg_payments.sql": [
+        ("{{ config(meta=", "{{ config(materialized='table', meta="),
+    ],
+    "models/staging/_staging.yml": [
+        (
+            "    description: Orders, renamed and typed.\n",
+            "    description: Orders, renamed and typed.\n    config:\n      tags: [staging]\n",
+        ),
+        (
+            "      - name: order_date\n        description: Day the order was placed.\n",
+            "      - name: ordered_on\n        description: Day the order was placed.\n",
+        ),
+    ],
+    "models/marts/fct_orders.sql": [
+        ("cast(order_date as date) as order_date", "cast(ordered_on as timestamp) as order_date"),
+        ("    cast(status as varchar) as status,\n", ""),
+    ],
+    "models/marts/_marts.yml": [
+        (
+            "        description: Day the order was placed.\n        data_type: date\n",
+            "        description: Day the order was placed.\n        data_type: timestamp\n",
+        ),
+        (
+            "      - name: status\n        description: placed, shipped, completed or returned.\n"
+            "        data_type: varchar\n",
+            "",
+        ),
+        (
+            "    description: Orders and revenue per day, read by the revenue dashboard.\n",
+            "    description: Orders and revenue per UTC day, read by the revenue dashboard.\n",
+        ),
+        ("    meta:\n      owner: lee@example.com\n", '    meta:\n      owner: "@kim"\n'),
+        (
+            "  - name: customer_ltv\n    description: Lifetime value per customer from payments.\n"
+            "    columns:\n      - name: customer_id\n        description: Primary key of the "
+            "customer.\n        data_tests: [unique, not_null]\n      - name: lifetime_value\n"
+            "        description: Sum of the customer's payments in EUR.\n\n",
+            "",
+        ),
+    ],
+    "models/marts/customer_ltv.sql": None,
+    "models/marts/customer_contacts.sql": (
+        "{{ config(meta={'owner': '@lee'}) }}\n\n"
+        "select\n"
+        "    customer_id,\n"
+        "    email,\n"
+        "    first_name || ' ' || last_name as full_name,\n"
+        "    country\n"
+        "from {{ ref('stg_customers') }}\n"
+    ),
+    "models/marts/_contacts.yml": (
+        "models:\n"
+        "  - name: customer_contacts\n"
+        "    description: How to reach each customer, for the CRM sync.\n"
+        "    columns:\n"
+        "      - name: customer_id\n"
+        "        data_tests: [unique, not_null]\n"
+        "      - name: email\n"
+        "        description: Contact e-mail.\n"
+        "        meta:\n"
+        "          pii: true\n"
+        "      - name: full_name\n"
+        "        description: First and last name.\n"
+    ),
+}
+
+
+def changed(base: DbtBuild, dest_dir: Path) -> DbtBuild:
+    """The sample project after `CHANGE_SET`, built (seed, build, freshness, docs generate) on
+    a copy of `base`'s warehouse: dim_customers, which still selects `stg_orders.order_date`,
+    fails and keeps its old table, as it would in a schema the PR builds into."""
+    return build(dest_dir, edits=CHANGE_SET, warehouse=base.duckdb_path)
 
 
 def main() -> None:

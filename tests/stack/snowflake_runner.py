@@ -4,6 +4,10 @@ against fakesnow's server, through snowflake-connector-python and snowflake-sqla
 Reads one JSON job on stdin — ``url``, ``schemas``, ``setup`` (SQL run first, as the server's
 admin, through the same connector), ``calls`` — and prints one JSON answer: a result per call,
 or ``{"error": <class>, "message": …}`` when the call raised.
+
+With ``"serve": true`` the job is one line and the calls follow, one JSON line each, answered
+one line each (errors with their ``reason`` and ``suggestions``) until stdin ends: the catalog
+behind `tests.stack.snowflake_stack.RemoteCatalog`, which the playbooks in the main venv read.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from bot.errors import BotError
 from bot.facts import Table
+from integrations.warehouse import privileges
 from integrations.warehouse.catalog import Catalog
 from integrations.warehouse.toolset import warehouse_toolset
 
@@ -30,6 +35,7 @@ def table_json(table: Table) -> dict[str, Any]:
         "row_count": table.row_count,
         "size_bytes": table.size_bytes,
         "last_altered": table.last_altered.isoformat() if table.last_altered else None,
+        "comment": table.comment,
         "columns": [list(c) for c in table.columns],
     }
 
@@ -59,6 +65,9 @@ def call(catalog: Catalog, what: list[Any], connected: dict[str, Any]) -> Any:
         return [table_json(t) for t in catalog.tables(*args)]
     if kind == "table":
         return table_json(catalog.table(*args))
+    if kind == "show_grants":
+        # The doctor's SHOW, as the catalog runs it (fakesnow has no roles: see the test).
+        return catalog._show(privileges.snowflake_grants_sql(*args), operation="privileges")
     if kind == "check":
         check = catalog.check()
         return {"ok": check.ok, "detail": check.detail, "version": check.version}
@@ -70,9 +79,33 @@ def call(catalog: Catalog, what: list[Any], connected: dict[str, Any]) -> Any:
     raise ValueError(f"unknown call {kind!r}")
 
 
+def serve(catalog: Catalog) -> None:
+    hello = {
+        "where": catalog.where,
+        "row_cap": catalog.row_cap,
+        "last_altered_means": catalog.last_altered_means,
+    }
+    print(json.dumps(hello), flush=True)
+    for line in sys.stdin:
+        try:
+            answer: Any = {"value": call(catalog, json.loads(line), {})}
+        except BotError as exc:
+            answer = {
+                "error": type(exc).__name__,
+                "reason": getattr(exc, "reason", str(exc)),
+                "suggestions": list(getattr(exc, "suggestions", ())),
+                "status": getattr(exc, "status", None),
+            }
+        print(json.dumps(answer, default=str), flush=True)
+
+
 def main() -> None:
-    job = json.load(sys.stdin)
+    job = json.loads(sys.stdin.readline())
     setup(job["url"], job.get("setup", []))
+    if job.get("serve"):
+        with Catalog(job["url"], job.get("schemas", []), **job.get("options", {})) as catalog:
+            serve(catalog)
+        return
     answers: list[Any] = []
     connected: dict[str, Any] = {}
     with Catalog(job["url"], job.get("schemas", []), **job.get("options", {})) as catalog:

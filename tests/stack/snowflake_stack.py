@@ -2,6 +2,8 @@
 
     with SnowflakeStack() as stack:                  # cached venv → `fakesnow -s -p PORT`
         out = stack.run({"url": stack.url("analytics", "mart"), "ddl": [...], "calls": [...]})
+        with stack.catalog(stack.url("analytics", "mart"), ["MART"], setup=[...]) as catalog:
+            catalog.table("MART", "ORDERS")          # a live call, answered in the fakesnow venv
 
 fakesnow 0.12.1 needs snowflake-connector-python 4.x, which goes with snowflake-sqlalchemy 1.11
 and SQLAlchemy 2.0, while pipebot's own venv has SQLAlchemy 2.1 (and a 5.x connector cannot
@@ -16,14 +18,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.errors import SourceError
+from bot.facts import Column, Table
+from bot.tools import Check
+from integrations import errors
 from tests.stack.airflow_stack import REPO_ROOT, StackError, _tail, ensure_venv, free_port
 
 CONSTRAINTS = Path(__file__).resolve().parent / "snowflake-constraints.txt"
@@ -81,10 +90,13 @@ class SnowflakeStack:
         self.stop()
         raise StackError(f"fakesnow did not answer within {timeout:g} s:\n{_tail(self.log)}")
 
-    def run(self, job: dict[str, Any], *, timeout: float = 120.0) -> dict[str, Any]:
-        """Run one `snowflake_runner` job in the fakesnow venv and return its JSON answer."""
+    def run(
+        self, job: dict[str, Any], *, timeout: float = 120.0, runner: Path = RUNNER
+    ) -> dict[str, Any]:
+        """Run one `snowflake_runner` (or `runner`) job in the fakesnow venv and return its
+        JSON answer."""
         done = subprocess.run(
-            [str(self.python), str(RUNNER)],
+            [str(self.python), str(runner)],
             input=json.dumps(job),
             capture_output=True,
             text=True,
@@ -97,6 +109,13 @@ class SnowflakeStack:
             raise StackError(f"snowflake runner failed ({done.returncode}):\n{done.stderr[-4000:]}")
         answer: dict[str, Any] = json.loads(done.stdout)
         return answer
+
+    def catalog(
+        self, url: str, schemas: Sequence[str], *, setup: Sequence[str] = (), timeout: float = 60.0
+    ) -> RemoteCatalog:
+        """A live `Catalog` on this server in the fakesnow venv, behind a `WarehouseCatalog`
+        in this one (the playbooks' imports do not fit that venv)."""
+        return RemoteCatalog(self, url, schemas, setup, timeout)
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -128,3 +147,128 @@ def _copy_output(process: subprocess.Popen[bytes], log: Path, serving: threading
             if b"Uvicorn running on" in line:
                 serving.set()
     serving.set()
+
+
+class RemoteCatalog:
+    """pipebot's Snowflake `Catalog`, running in the fakesnow venv (``snowflake_runner.py``
+    serving), called one JSON line per call: the playbooks and tools of this venv read live
+    fakesnow answers through the real connector and dialect. Failures come back as the same
+    error classes with the same reasons and suggestions."""
+
+    system = "warehouse"
+    dialect = "snowflake"
+
+    def __init__(
+        self,
+        stack: SnowflakeStack,
+        url: str,
+        schemas: Sequence[str],
+        setup: Sequence[str],
+        timeout: float,
+    ) -> None:
+        self._timeout = timeout
+        # A file, not a pipe: nobody reads stderr while the runner works, and a full pipe
+        # would stop it.
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by close()
+        self._process = subprocess.Popen(
+            [str(stack.python), str(RUNNER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=REPO_ROOT,
+            env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        )
+        job = {"url": url, "schemas": list(schemas), "setup": list(setup), "serve": True}
+        hello = self._exchange(job)
+        self.where: str = hello["where"]
+        self.row_cap: int = hello["row_cap"]
+        self._last_altered_means: str = hello["last_altered_means"]
+
+    @property
+    def last_altered_means(self) -> str:
+        return self._last_altered_means
+
+    def schemas(self) -> list[str]:
+        return list(self._call("schemas"))
+
+    def tables(self, schema: str | None = None) -> list[Table]:
+        return [_table(t) for t in self._call("tables", *([schema] if schema else []))]
+
+    def table(self, schema: str, name: str) -> Table:
+        return _table(self._call("table", schema, name))
+
+    def check(self) -> Check:
+        found = self._call("check")
+        return Check(
+            system=self.system,
+            ok=found["ok"],
+            detail=found["detail"],
+            target=self.where,
+            version=found["version"],
+        )
+
+    def close(self) -> None:
+        process = self._process
+        if process.poll() is None:
+            assert process.stdin is not None
+            process.stdin.close()  # the runner ends with its input
+            try:
+                process.wait(timeout=self._timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        self._stderr.close()
+
+    def __enter__(self) -> RemoteCatalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, *call: Any) -> Any:
+        answer = self._exchange(list(call))
+        if "error" in answer:
+            raise _error(answer)
+        return answer["value"]
+
+    def _exchange(self, message: Any) -> Any:
+        process = self._process
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], self._timeout)
+        line = process.stdout.readline() if ready else ""
+        if not line:
+            process.kill()
+            process.wait(timeout=10)
+            self._stderr.seek(0)
+            stderr = self._stderr.read()
+            asked = message[0] if isinstance(message, list) else "the job"
+            raise StackError(f"snowflake runner gave no answer to {asked}:\n{stderr[-4000:]}")
+        return json.loads(line)
+
+
+def _table(found: dict[str, Any]) -> Table:
+    altered = found["last_altered"]
+    return Table(
+        database=found["database"],
+        schema=found["schema"],
+        name=found["name"],
+        kind=found["kind"],
+        columns=tuple(Column(*c) for c in found["columns"]),
+        row_count=found["row_count"],
+        last_altered=datetime.fromisoformat(altered) if altered else None,
+        size_bytes=found["size_bytes"],
+        comment=found["comment"],
+    )
+
+
+def _error(answer: dict[str, Any]) -> SourceError:
+    kind = getattr(errors, answer["error"], None)
+    reason = answer["reason"]
+    if kind is errors.UpstreamNotFound:
+        return errors.UpstreamNotFound("warehouse", reason, suggestions=answer["suggestions"])
+    if isinstance(kind, type) and issubclass(kind, errors.UpstreamError):
+        return kind("warehouse", reason, status=answer["status"])
+    return errors.UpstreamError("warehouse", f"{answer['error']}: {reason}")

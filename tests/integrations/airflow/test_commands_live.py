@@ -43,7 +43,9 @@ def ask(any_airflow: AirflowEnv) -> Ask:
 
 
 def field(reply: Reply, label: str) -> str:
-    return next(f.value for s in reply.sections for f in s.fields if f.label == label)
+    return next(
+        f.value for s in (*reply.sections, *reply.details) for f in s.fields if f.label == label
+    )
 
 
 def run_ids(bullets: tuple[str, ...]) -> list[str]:
@@ -111,16 +113,18 @@ def test_digest_counts_the_same_runs_on_both(ask: Ask, any_airflow: AirflowEnv) 
     reply = ask(digest.run)
     text = to_text(reply)
     assert reply.title == (
-        "Pipeline digest, last 24 hours — needs attention: 1 failing DAG, 1 DAG import error"
+        "Pipeline digest, last 24 hours — needs attention: 1 failing DAG (1 new), "
+        "1 DAG import error"
     )
-    [airflow] = [s for s in reply.sections if s.heading == "Airflow"]
+    [airflow] = [s for s in reply.details if s.heading == "Airflow"]
     assert field(reply, "Runs finished") == "4, 3 succeeded (75%)"
     assert field(reply, "Running or queued") == "0"
     assert field(reply, "DAGs that ran") == "3"
     assert field(reply, "Import errors") == "1"
     orders = any_airflow.run_ids["orders_daily"]
     assert airflow.bullets[0] == (
-        "✗ `orders_daily` — 1 of 1 runs failed, 1 failure in a row, no success in the window; "
+        "✗ `orders_daily` (new failure) — 1 of 1 runs failed, 1 failure in a row, "
+        "no success in the window; "
         f"latest `{orders}` (`triage orders_daily`)"
     )
     # shop_ingest first: its last run is the newest.

@@ -84,6 +84,7 @@ def duckdb_file(tmp_path: Path) -> Path:
         connection.execute("CREATE TABLE raw.events (payload JSON, received_at TIMESTAMPTZ)")
         connection.execute("CREATE TABLE main.seed (k VARCHAR PRIMARY KEY, v DOUBLE)")
         connection.execute("COMMENT ON TABLE mart.orders IS 'orders'")
+        connection.execute("COMMENT ON COLUMN mart.orders.amount IS 'in EUR'")
     finally:
         connection.close()
     return path

@@ -3,6 +3,7 @@ fake and in the Databricks fake — so the REST catalogs' `Table` facts can be c
 PostgreSQL's field by field (tests/integrations/warehouse/test_bigquery.py, test_databricks.py).
 
 Each column: (name, PostgreSQL type, BigQuery REST field, Databricks type_text, nullable).
+Comments (PostgreSQL COMMENT ON, BigQuery description, Databricks comment) are in `COMMENTS`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,18 @@ from sqlalchemy.engine import Engine
 from tests.fakes.bigquery_api import FakeBigQuery, field
 from tests.fakes.databricks_api import FakeDatabricks, column
 
+# (table, column or None for the table itself) → comment, the same on every warehouse.
+COMMENTS = {("customers", None): "one row per customer", ("customers", "email"): "PII"}
 COLUMNS: dict[str, list[tuple[str, str, dict[str, Any], str, bool]]] = {
     "customers": [
         ("id", "bigint", field("id", "INTEGER", "REQUIRED"), "bigint", False),
-        ("email", "text", field("email", "STRING", "REQUIRED", description="PII"), "string", False),
+        (
+            "email",
+            "text",
+            field("email", "STRING", "REQUIRED", description=COMMENTS["customers", "email"]),
+            "string",
+            False,
+        ),
         ("tier", "varchar(16)", field("tier", "STRING", maxLength=16), "varchar(16)", True),
     ],
     "orders": [
@@ -61,6 +70,11 @@ def build_postgres(engine: Engine, schema: str) -> None:
         f"""INSERT INTO "{schema}".orders
             SELECT g, 1 + g % 40, g, NULL FROM generate_series(1, 250) g""",
         f'CREATE VIEW "{schema}".{VIEW} AS SELECT id, amount FROM "{schema}".orders',
+        *(
+            f"COMMENT ON {'COLUMN' if column else 'TABLE'} "
+            f"\"{schema}\".{table}{'.' + column if column else ''} IS '{comment}'"
+            for (table, column), comment in COMMENTS.items()
+        ),
         f'ANALYZE "{schema}".customers, "{schema}".orders',
     ]
     with engine.begin() as connection:
@@ -77,6 +91,7 @@ def build_bigquery(fake: FakeBigQuery, dataset: str) -> None:
             num_rows=ROWS[table],
             num_bytes=ROWS[table] * 64,
             modified_ms=MODIFIED_MS,
+            description=COMMENTS.get((table, None)),
         )
     fake.add_table(
         dataset,
@@ -93,8 +108,12 @@ def build_databricks(fake: FakeDatabricks, catalog: str, schema: str) -> None:
             catalog,
             schema,
             table,
-            [column(name, dbx, nullable=null) for name, _pg, _bq, dbx, null in columns],
+            [
+                column(name, dbx, nullable=null, comment=COMMENTS.get((table, name)))
+                for name, _pg, _bq, dbx, null in columns
+            ],
             updated_at=MODIFIED_MS,
+            comment=COMMENTS.get((table, None)),
         )
     fake.add_table(
         catalog,

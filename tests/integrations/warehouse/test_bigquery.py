@@ -4,9 +4,14 @@ errors, the toolset, and the URL forms."""
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +24,11 @@ from bot.settings import WarehouseSettings
 from bot.tools import ToolStatus
 from integrations.errors import UpstreamAuthError, UpstreamNotFound
 from integrations.warehouse import Catalog, open_catalog, warehouse_toolset
-from integrations.warehouse.bigquery import BigQueryCatalog, data_type
+from integrations.warehouse.bigquery import BigQueryCatalog, _read_response, data_type
 from tests.fakes.bigquery_api import FakeBigQuery, field
 from tests.integrations.warehouse import rest_shop
 from tests.integrations.warehouse.support import search_path_schema
+from tests.integrations.warehouse.test_privileges import doctor
 
 PROJECT = "pipebot-test"
 
@@ -63,6 +69,8 @@ def test_same_facts_as_postgres_for_the_same_tables(
         assert [c.name for c in bq.columns] == [c.name for c in pg.columns], name
         assert [c.nullable for c in bq.columns] == [c.nullable for c in pg.columns], name
         assert [c.position for c in bq.columns] == [c.position for c in pg.columns], name
+        assert bq.comment == pg.comment, name
+        assert [c.comment for c in bq.columns] == [c.comment for c in pg.columns], name
         for pg_column, bq_column in zip(pg.columns, bq.columns, strict=True):
             assert rest_shop.same_type(pg_column.data_type, bq_column.data_type), (
                 name,
@@ -176,7 +184,10 @@ def test_rejected_credentials_fail_the_check(fake: FakeBigQuery) -> None:
 def test_check_reads_the_catalog(catalog: BigQueryCatalog) -> None:
     check = catalog.check()
     assert check.ok, check.detail
-    assert check.detail == "read the catalog of 1 dataset(s) (shop): 3 tables and views"
+    assert check.detail == (
+        "read the catalog of 1 dataset(s) (shop): 3 tables and views; roles not checked: the "
+        "credentials are not a service account's (user credentials name no member to look for)"
+    )
     assert check.version.startswith("BigQuery API v2 (google-cloud-bigquery 3.")
 
 
@@ -220,6 +231,8 @@ def test_toolset_over_bigquery(catalog: BigQueryCatalog) -> None:
     }
     assert "lastModifiedTime" in listing.data["last_altered_means"]
     described = tools["describe_table"].call({"schema": "shop", "table": "customers"})
+    assert described.data["comment"] == "one row per customer"
+    assert described.data["columns"][1]["comment"] == "PII"
     assert described.data["columns"][2] == {
         "name": "tier",
         "type": "STRING(16)",
@@ -266,3 +279,173 @@ def test_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(caught.value) == (
         "BigQuery support is not installed: pip install 'pipebot[bigquery]'"
     )
+
+
+# --- tables.get over pipebot's own HTTP/1.1 reader ----------------------------------------
+
+
+def test_tables_get_asks_only_for_the_fields_the_catalog_maps(
+    fake: FakeBigQuery, catalog: BigQueryCatalog
+) -> None:
+    view = catalog.table("shop", "big_orders")
+    assert view.kind == "view" and [c.name for c in view.columns] == ["id", "amount"]
+    # The fake answered a partial response (`fields=`): the view's SQL stayed on the server.
+    (selection,) = {fields for _table, fields in fake._datasets["shop"].partial}
+    assert set(selection.split(",")) == {
+        "tableReference",
+        "type",
+        "schema",
+        "numRows",
+        "numBytes",
+        "lastModifiedTime",
+        "description",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "keep"),
+    [
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{"a": "b"}', True),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b'4;ext=1\r\n{"a"\r\n7\r\n: "b"}\r\n0\r\nX-Trailer: 1\r\n\r\n',
+            True,
+        ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n"
+            b"Content-Encoding: gzip\r\n\r\n" + gzip.compress(b'{"a": "b"}'),
+            False,
+        ),
+        (b'HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n{"a": "b"}', False),
+    ],
+    ids=["content-length", "chunked", "gzip-until-close", "http-1.0"],
+)
+def test_the_response_reader_takes_every_framing(raw: bytes, keep: bool) -> None:
+    status, reason, body, kept = _read_response(io.BytesIO(raw))
+    assert (status, reason, json.loads(body), kept) == (200, "OK", {"a": "b"}, keep)
+
+
+def test_a_cut_answer_or_a_closed_connection_is_a_connection_error() -> None:
+    with pytest.raises(ConnectionError):
+        _read_response(io.BytesIO(b""))  # a kept-alive connection the server closed
+    with pytest.raises(ConnectionError):
+        _read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n{}"))
+
+
+def test_a_connection_the_server_closed_is_reopened_by_the_retry(
+    fake: FakeBigQuery, catalog: BigQueryCatalog
+) -> None:
+    catalog.table("shop", "orders")  # a kept-alive connection now
+    getter = catalog._getter
+    assert getter is not None
+    for connection in list(getter._opened):
+        connection.socket.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout would
+    assert catalog.table("shop", "customers").comment == "one row per customer"
+
+
+# --- doctor: the service account's roles ---------------------------------------------------
+
+SERVICE_ACCOUNT = f"pipebot@{PROJECT}.iam.gserviceaccount.com"
+MEMBER = f"serviceAccount:{SERVICE_ACCOUNT}"
+
+
+@pytest.fixture
+def key_file(fake: FakeBigQuery, tmp_path: Path) -> Path:
+    """A real service-account key (a fresh RSA key) whose token_uri is the fake's: google-auth
+    signs in with it as it would at oauth2.googleapis.com, and the catalog learns who it is."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    path = tmp_path / "key.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": PROJECT,
+                "private_key_id": "0123456789abcdef",
+                "private_key": pem,
+                "client_email": SERVICE_ACCOUNT,
+                "client_id": "1234567890",
+                "token_uri": f"{fake.url}/token",
+            }
+        )
+    )
+    return path
+
+
+def keyed_url(fake: FakeBigQuery, key_file: Path) -> str:
+    return f"bigquery://{PROJECT}/shop?api_endpoint={fake.url}&credentials_path={key_file}"
+
+
+def documented_roles(fake: FakeBigQuery) -> None:
+    """What deploy/warehouse-bigquery-role.sh grants: metadataViewer on the dataset, jobUser
+    on the project (which these roles may not read: the fake's policy stays 403)."""
+    fake.grant_dataset("shop", "roles/bigquery.metadataViewer", iamMember=MEMBER)
+
+
+def test_the_documented_roles_pass_the_check(fake: FakeBigQuery, key_file: Path) -> None:
+    documented_roles(fake)
+    with BigQueryCatalog.from_url(keyed_url(fake, key_file)) as catalog:
+        check = catalog.check()
+    assert check.ok, check.detail
+    assert check.detail == (
+        "read the catalog of 1 dataset(s) (shop): 3 tables and views; project-level roles not "
+        "checked: the login may not read the project's IAM policy (as with the documented roles)"
+    )
+    assert fake.tokens and set(fake.tokens) == {SERVICE_ACCOUNT}  # the key signed in
+    assert ("GET", f"/bigquery/v2/projects/{PROJECT}/datasets/shop") in fake.requests
+
+
+def test_roles_beyond_the_documented_ones_fail_the_check(
+    fake: FakeBigQuery, key_file: Path
+) -> None:
+    documented_roles(fake)
+    fake.grant_dataset("shop", "WRITER", userByEmail=SERVICE_ACCOUNT)
+    fake.project_policy = [
+        {"role": "roles/bigquery.jobUser", "members": [MEMBER]},
+        {"role": "roles/bigquery.dataEditor", "members": [MEMBER, "group:data@acme.io"]},
+        {"role": "roles/owner", "members": ["user:admin@acme.io"]},
+    ]
+    with BigQueryCatalog.from_url(keyed_url(fake, key_file)) as catalog:
+        check = catalog.check()
+    assert not check.ok
+    assert check.detail == (
+        "the login has grants beyond the documented read-only role — "
+        f"{MEMBER} has roles/bigquery.dataEditor on the project, beyond the documented roles: "
+        f"gcloud projects remove-iam-policy-binding PROJECT --member={MEMBER} "
+        "--role=roles/bigquery.dataEditor; "
+        f"{MEMBER} has roles/bigquery.dataEditor on dataset shop, beyond the documented roles: "
+        "remove the entry from the dataset's access list (bq update --source=… shop, or the "
+        "console's Sharing > Permissions)"
+    )
+
+
+def test_pipebot_doctor_exits_1_naming_what_to_revoke_and_0_for_the_documented_roles(
+    fake: FakeBigQuery, key_file: Path, tmp_path: Path
+) -> None:
+    documented_roles(fake)
+    url = keyed_url(fake, key_file)
+    passed = doctor(tmp_path, url, "shop")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    line = next(line for line in passed.stdout.splitlines() if "warehouse" in line)
+    assert "✓" in line and "3 tables and views" in line
+    fake.grant_dataset("shop", "roles/bigquery.dataOwner", iamMember=MEMBER)
+    failed = doctor(tmp_path, url, "shop")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    line = next(line for line in failed.stdout.splitlines() if "warehouse" in line)
+    assert "✗" in line and "grants beyond the documented read-only role" in line
+    assert "roles/bigquery.dataOwner on dataset shop" in line
+    assert "PRIVATE KEY" not in failed.stdout + failed.stderr
+
+
+def test_credentials_go_over_plain_http_only_to_this_machine(key_file: Path) -> None:
+    with pytest.raises(ConfigError, match="except to this machine"):
+        BigQueryCatalog.from_url(
+            f"bigquery://p/d?api_endpoint=http://bq.example.com&credentials_path={key_file}"
+        )

@@ -53,6 +53,8 @@ def test_duckdb_schemas_and_tables(duckdb_file: Path) -> None:
         ("address", "STRUCT(city VARCHAR, zip VARCHAR)", True, 5),
     ]
     assert shape(named["seed"])[0] == ("k", "VARCHAR", False, 1)
+    assert (named["orders"].comment, named["seed"].comment) == ("orders", None)
+    assert [c.comment for c in named["orders"].columns] == [None, "in EUR", None, None, None]
 
 
 def test_duckdb_configured_schema_and_suggestions(duckdb_file: Path) -> None:
@@ -135,6 +137,9 @@ def test_sqlite_tables_and_columns_in_one_query(sqlite_file: Path) -> None:
     assert [c.name for c in named["big_orders"].columns] == ["id", "amount"]
     assert {t.schema for t in tables} == {"main"}
     assert {t.row_count for t in tables} == {None}
+    # SQLite has no comments: unknown, not empty.
+    assert {t.comment for t in tables} == {None}
+    assert {c.comment for t in tables for c in t.columns} == {None}
 
 
 def test_sqlite_unknown_names(sqlite_file: Path) -> None:

@@ -101,6 +101,10 @@ def test_columns_types_nullability_and_ordinals(
         ("created_at", "timestamp with time zone"),
         ("tier", "character varying(16)"),
     ]
+    # COMMENT ON, from pg_description: the table's, and by position the columns' (None: none).
+    assert customers.comment == "one row per customer"
+    assert [c.comment for c in customers.columns] == [None, "PII: never select it", None, None]
+    assert orders.comment is None and {c.comment for c in orders.columns} == {None}
     view = catalog.table(pg_warehouse.schema, "big_orders")
     assert [(c.name, c.data_type) for c in view.columns] == [
         ("id", "bigint"),

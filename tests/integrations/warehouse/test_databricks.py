@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from integrations.warehouse.databricks import DatabricksCatalog
 from tests.fakes.databricks_api import FakeDatabricks, column
 from tests.integrations.warehouse import rest_shop
 from tests.integrations.warehouse.support import search_path_schema
+from tests.integrations.warehouse.test_privileges import doctor
 
 TOKEN = "dapi-test-0123456789"
 
@@ -68,6 +70,8 @@ def test_same_facts_as_postgres_for_the_same_tables(
         assert [c.name for c in dbx.columns] == [c.name for c in pg.columns], name
         assert [c.nullable for c in dbx.columns] == [c.nullable for c in pg.columns], name
         assert [c.position for c in dbx.columns] == [c.position for c in pg.columns], name
+        assert dbx.comment == pg.comment, name
+        assert [c.comment for c in dbx.columns] == [c.comment for c in pg.columns], name
         for pg_column, dbx_column in zip(pg.columns, dbx.columns, strict=True):
             assert rest_shop.same_type(pg_column.data_type, dbx_column.data_type), (
                 name,
@@ -207,6 +211,9 @@ def test_toolset_over_databricks(catalog: DatabricksCatalog) -> None:
         "nullable": False,
         "position": 3,
     }
+    customers = tools["describe_table"].call({"schema": "shop", "table": "customers"})
+    assert customers.data["comment"] == "one row per customer"
+    assert customers.data["columns"][1]["comment"] == "PII"
     missing = tools["describe_table"].call({"schema": "shop", "table": "ordrs"})
     assert missing.status is ToolStatus.NO_DATA
 
@@ -248,3 +255,76 @@ def test_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(caught.value) == (
         "Databricks support is not installed: pip install 'pipebot[databricks]'"
     )
+
+
+# --- doctor: the principal's effective permissions -----------------------------------------
+
+
+def documented_grants(fake: FakeDatabricks) -> None:
+    """What deploy/warehouse-databricks-grants.sql grants: USE CATALOG, BROWSE and USE SCHEMA
+    on the catalog (so every schema inherits USE SCHEMA)."""
+    fake.grant("catalog", "main", "USE_CATALOG", "BROWSE", "USE_SCHEMA")
+
+
+def test_the_documented_grants_pass_the_check(
+    fake: FakeDatabricks, catalog: DatabricksCatalog
+) -> None:
+    documented_grants(fake)
+    check = catalog.check()
+    assert check.ok, check.detail
+    assert check.detail == "read the catalog of 1 schema(s) (shop): 3 tables and views"
+    asked = [path for _method, path in fake.requests if "effective-permissions" in path]
+    assert asked == [
+        "/api/2.1/unity-catalog/effective-permissions/catalog/main",
+        "/api/2.1/unity-catalog/effective-permissions/schema/main.shop",
+    ]
+
+
+def test_privileges_beyond_the_documented_ones_fail_the_check(
+    fake: FakeDatabricks, catalog: DatabricksCatalog
+) -> None:
+    documented_grants(fake)
+    fake.grant("catalog", "main", "MODIFY")
+    fake.grant("schema", "main.shop", "SELECT", "CREATE_TABLE")
+    check = catalog.check()
+    assert not check.ok
+    who = fake.principal
+    # MODIFY, granted on the catalog, is named once although every schema inherits it.
+    assert check.detail == (
+        "the login has grants beyond the documented read-only role — "
+        f"{who} has MODIFY on catalog main (granted on catalog main), which can change data or "
+        f"objects: REVOKE MODIFY ON CATALOG main FROM `{who}`; "
+        f"{who} has SELECT on schema main.shop (granted on schema main.shop), which reads data: "
+        f"REVOKE SELECT ON SCHEMA main.shop FROM `{who}`; "
+        f"{who} has CREATE TABLE on schema main.shop (granted on schema main.shop), which can "
+        f"change data or objects: REVOKE CREATE TABLE ON SCHEMA main.shop FROM `{who}`"
+    )
+
+
+def test_unreadable_effective_permissions_are_said_not_guessed(
+    fake: FakeDatabricks, catalog: DatabricksCatalog
+) -> None:
+    fake.deny_grants()
+    check = catalog.check()
+    assert check.ok, check.detail
+    assert check.detail.endswith(
+        "; grants not checked: the login may not read its effective permissions on catalog main"
+    )
+
+
+def test_pipebot_doctor_exits_1_naming_what_to_revoke_and_0_for_the_documented_grants(
+    fake: FakeDatabricks, tmp_path: Path
+) -> None:
+    documented_grants(fake)
+    fake.warehouses.add("wh1")  # the SQL warehouse doctor's usage check reads spend on
+    url = f"databricks://token:{TOKEN}@127.0.0.1:{fake.port}?catalog=main&warehouse_id=wh1"
+    passed = doctor(tmp_path, url, "shop")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    line = next(line for line in passed.stdout.splitlines() if "catalog of" in line)
+    assert "✓" in line and "3 tables and views" in line
+    fake.grant("schema", "main.shop", "MODIFY")
+    failed = doctor(tmp_path, url, "shop")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    line = next(line for line in failed.stdout.splitlines() if "beyond the documented" in line)
+    assert "✗" in line and f"REVOKE MODIFY ON SCHEMA main.shop FROM `{fake.principal}`" in line
+    assert TOKEN not in failed.stdout + failed.stderr

@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
+from integrations.errors import ReadOnlyRefused
 from integrations.warehouse import privileges
 from integrations.warehouse.catalog import Catalog
+from integrations.warehouse.guard import SqlGuard
 from tests.integrations.warehouse.support import PgWarehouse, unique_name
 from tests.integrations.warehouse.test_catalog_postgres import role_statements
 
@@ -202,6 +205,61 @@ def test_snowflake_documented_role_passes_and_extra_grants_are_named() -> None:
         "role PIPEBOT_METADATA owns SCHEMA ANALYTICS.MARTS: "
         "GRANT OWNERSHIP ON SCHEMA ANALYTICS.MARTS TO ROLE <its owner> COPY CURRENT GRANTS",
     ]
+
+
+# The doctor's two Snowflake statements: fakesnow runs neither (no roles; see test_snowflake.py),
+# so their text and shape are checked here, and the step from their rows to the verdict runs on
+# rows composed from docs.snowflake.com/en/sql-reference/functions/current_secondary_roles
+# (``{"roles": "A,B", "value": "ALL"}``) and …/sql/show-grants, read 2026-12-04.
+SNOWFLAKE_SESSION = {
+    "role_name": "PIPEBOT_METADATA",
+    "user_name": "PIPEBOT",
+    "secondary_roles": '{"roles":"PIPEBOT_METADATA","value":"ALL"}',
+}
+
+
+def test_snowflake_statements_are_a_guarded_select_and_a_quoted_show() -> None:
+    guarded = SqlGuard("snowflake", row_cap=10).check(privileges.SNOWFLAKE_SESSION_SQL)
+    tree = sqlglot.parse_one(privileges.SNOWFLAKE_SESSION_SQL, read="snowflake")
+    assert [e.alias for e in tree.expressions] == ["role_name", "user_name", "secondary_roles"]
+    assert not guarded.relations and guarded.sql.endswith("LIMIT 10")
+    assert privileges.snowflake_grants_sql("PIPEBOT_METADATA") == (
+        'SHOW GRANTS TO ROLE "PIPEBOT_METADATA"'
+    )
+    # CURRENT_ROLE() names a role as stored: quoted, a mixed-case or odd name stays one name.
+    assert privileges.snowflake_grants_sql('Ops "X"; DROP') == (
+        'SHOW GRANTS TO ROLE "Ops ""X""; DROP"'
+    )
+    parsed = sqlglot.parse(privileges.snowflake_grants_sql('a"; DROP TABLE t; --'), "snowflake")
+    assert len(parsed) == 1
+
+
+def test_snowflake_session_and_grants_rows_give_the_verdict() -> None:
+    assert privileges.snowflake_login_abilities(SNOWFLAKE_SESSION, SNOWFLAKE_GRANTS) == []
+    # No secondary roles at all (DEFAULT_SECONDARY_ROLES = ()), as the role file sets.
+    quiet = dict(SNOWFLAKE_SESSION, secondary_roles='{"roles":"","value":""}')
+    assert privileges.snowflake_login_abilities(quiet, SNOWFLAKE_GRANTS) == []
+    wide = dict(
+        SNOWFLAKE_SESSION,
+        secondary_roles='{"roles":"PIPEBOT_METADATA,PUBLIC,SYSADMIN","value":"ALL"}',
+    )
+    found = privileges.snowflake_login_abilities(wide, [*SNOWFLAKE_GRANTS, SNOWFLAKE_EXTRA[0]])
+    assert [str(a) for a in found] == [
+        "the session of user PIPEBOT also acts with secondary role(s) SYSADMIN, beyond role "
+        'PIPEBOT_METADATA: ALTER USER "PIPEBOT" SET DEFAULT_SECONDARY_ROLES = ()',
+        "role PIPEBOT_METADATA has INSERT on TABLE ANALYTICS.MARTS.ORDERS, which goes beyond "
+        "metadata: REVOKE INSERT ON TABLE ANALYTICS.MARTS.ORDERS FROM ROLE PIPEBOT_METADATA",
+    ]
+    assert privileges.summary(found, privileges.BEYOND_ROLE).startswith(
+        "the login has grants beyond the documented read-only role — the session of user PIPEBOT"
+    )
+
+
+def test_the_catalog_runs_no_show_but_its_own(pg_warehouse: PgWarehouse) -> None:
+    with Catalog(pg_warehouse.url, [pg_warehouse.schema]) as catalog:
+        for statement in ("SHOW search_path", "DROP TABLE x", 'SHOW GRANTS TO USER "X"'):
+            with pytest.raises(ReadOnlyRefused):
+                catalog._show(statement, operation="privileges")
 
 
 # Source: the IAM Policy resource (bindings of role and members) of Resource Manager

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from bot.errors import ConfigError
 from integrations.warehouse.catalog import Catalog
-from integrations.warehouse.sql import REDSHIFT
+from integrations.warehouse.sql import REDSHIFT, SEARCH_PATH
 from tests.integrations.warehouse.support import search_path_schema, unique_name
 from tests.stack.airflow_stack import REPO_ROOT
 
@@ -24,12 +24,16 @@ from tests.stack.airflow_stack import REPO_ROOT
 # and no row at all for an empty table.
 SHIMS = [
     """CREATE VIEW svv_tables AS
-       SELECT table_catalog, table_schema, table_name, table_type, CAST(NULL AS text) AS remarks
+       SELECT table_catalog, table_schema, table_name, table_type,
+              obj_description(CAST(quote_ident(table_schema) || '.' || quote_ident(table_name)
+                                   AS regclass), 'pg_class') AS remarks
        FROM information_schema.tables""",
     """CREATE VIEW svv_columns AS
        SELECT table_catalog, table_schema, table_name, column_name, ordinal_position,
               column_default, is_nullable, data_type, character_maximum_length,
-              numeric_precision, numeric_scale, CAST(NULL AS text) AS remarks
+              numeric_precision, numeric_scale,
+              col_description(CAST(quote_ident(table_schema) || '.' || quote_ident(table_name)
+                                   AS regclass), ordinal_position) AS remarks
        FROM information_schema.columns""",
     """CREATE VIEW svv_table_info AS
        SELECT current_database() AS database, n.nspname AS schema, c.oid AS table_id,
@@ -40,9 +44,17 @@ SHIMS = [
        WHERE c.relkind = 'r' AND c.reltuples > 0""",
 ]
 
-# What PostgreSQL understands of REDSHIFT.session: its query_group is Redshift-only
-# (PostgreSQL: 'unrecognized configuration parameter "query_group"'), statement_timeout is shared.
-PG_SESSION = tuple(s for s in REDSHIFT.session if "query_group" not in s)
+
+def pg_session(shims: str) -> tuple[str, ...]:
+    """What PostgreSQL understands of REDSHIFT.session: its query_group is Redshift-only
+    (PostgreSQL: 'unrecognized configuration parameter "query_group"'), statement_timeout is
+    shared, and the pinned search path names the shim schema after pg_catalog — where Redshift
+    keeps svv_* and PostgreSQL cannot (creating in pg_catalog is refused)."""
+    return tuple(
+        f'{s}, "{shims}"' if s == SEARCH_PATH else s
+        for s in REDSHIFT.session
+        if "query_group" not in s
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Shimmed:
     postgres_url: str  # search_path = the shim schema
     redshift_url: str
     mart: str
+    shims: str  # the schema of the svv_* shim views
 
 
 @pytest.fixture
@@ -66,6 +79,8 @@ def shimmed(pg_url: str, pg_engine: Engine) -> Iterator[Shimmed]:
               id bigint NOT NULL, customer_id bigint NOT NULL, amount numeric(12, 2) NOT NULL,
               note text)""",
         f'CREATE TABLE "{mart}".refunds (id bigint)',
+        f"COMMENT ON TABLE \"{mart}\".customers IS 'one row per customer'",
+        f"COMMENT ON COLUMN \"{mart}\".customers.email IS 'PII'",
         f"""CREATE VIEW "{mart}".big_orders AS
             SELECT id, amount FROM "{mart}".orders WHERE amount > 100""",
         f"""INSERT INTO "{mart}".customers
@@ -83,19 +98,20 @@ def shimmed(pg_url: str, pg_engine: Engine) -> Iterator[Shimmed]:
         postgres_url=pg_url,
         redshift_url=redshift_url.render_as_string(hide_password=False),
         mart=mart,
+        shims=shims,
     )
     with pg_engine.begin() as connection:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{mart}" CASCADE'))
 
 
-def redshift(shimmed: Shimmed, **options: Any) -> Catalog:
-    sql = dataclasses.replace(REDSHIFT, session=PG_SESSION)
-    return Catalog(shimmed.redshift_url, [shimmed.mart], sql=sql, **options)
+def redshift(shimmed: Shimmed, url: str | None = None, **options: Any) -> Catalog:
+    sql = dataclasses.replace(REDSHIFT, session=pg_session(shimmed.shims))
+    return Catalog(url or shimmed.redshift_url, [shimmed.mart], sql=sql, **options)
 
 
 def facts(catalog: Catalog, schema: str) -> dict[str, Any]:
     return {
-        t.name: (t.kind, t.row_count, t.last_altered, [tuple(c) for c in t.columns])
+        t.name: (t.kind, t.row_count, t.last_altered, [tuple(c) for c in t.columns], t.comment)
         for t in catalog.tables(schema)
     }
 
@@ -114,11 +130,14 @@ def test_same_facts_as_postgres_for_the_same_tables(shimmed: Shimmed) -> None:
         for name in ("big_orders", "customers", "orders"):
             assert on_redshift[name] == on_postgres[name], name
         assert on_redshift["orders"][3] == [
-            ("id", "bigint", False, 1),
-            ("customer_id", "bigint", False, 2),
-            ("amount", "numeric(12,2)", False, 3),
-            ("note", "text", True, 4),
+            ("id", "bigint", False, 1, None),
+            ("customer_id", "bigint", False, 2, None),
+            ("amount", "numeric(12,2)", False, 3, None),
+            ("note", "text", True, 4, None),
         ]
+        # svv_tables.remarks and svv_columns.remarks are the comments (equal to PostgreSQL's).
+        assert on_redshift["customers"][4] == "one row per customer"
+        assert on_redshift["customers"][3][1][4] == "PII"
         orders = rs.table(shimmed.mart, "orders")
         assert orders.row_count == 250
         assert orders.size_bytes is not None and orders.size_bytes % 1048576 == 0
@@ -147,12 +166,47 @@ def test_session_is_read_only_with_the_timeout_set(shimmed: Shimmed) -> None:
 
 
 def test_redshift_session_statements() -> None:
-    # Recorded from the Redshift docs (r_query_group.html, r_statement_timeout.html), 2026-12-03:
-    # both are session-level SETs; the timeout is in milliseconds.
+    # Recorded from the Redshift docs (r_query_group.html, r_statement_timeout.html,
+    # r_search_path.html), 2026-12-03: session-level SETs; the timeout is in milliseconds.
     assert REDSHIFT.session == (
         "SET query_group TO 'pipebot'",
         "SET statement_timeout TO {timeout_ms}",
+        "SET search_path TO pg_catalog",
     )
+
+
+def test_a_login_search_path_cannot_hijack_the_catalog_views(
+    shimmed: Shimmed, pg_engine: Engine
+) -> None:
+    """A schema put in front by the login's own search path (here the URL's options; on
+    Redshift an ``ALTER USER … SET search_path``) with a look-alike svv_tables is not read:
+    the session pins the path to the system catalog (and, on PostgreSQL only, the shims)."""
+    evil = unique_name("rs_evil")
+    with pg_engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{evil}"'))
+        connection.execute(
+            text(
+                f"""CREATE VIEW "{evil}".svv_tables AS
+                    SELECT CAST('x' AS text) AS table_catalog,
+                           CAST('{shimmed.mart}' AS text) AS table_schema,
+                           CAST('planted' AS text) AS table_name,
+                           CAST('BASE TABLE' AS text) AS table_type,
+                           CAST(NULL AS text) AS remarks"""
+            )
+        )
+    try:
+        url = make_url(shimmed.redshift_url).update_query_dict(
+            {"options": f"-csearch_path={evil},{shimmed.shims}"}
+        )
+        with redshift(shimmed, url.render_as_string(hide_password=False)) as rs:
+            names = [t.name for t in rs.tables(shimmed.mart)]
+            with rs._engine.connect() as connection:
+                path = connection.exec_driver_sql("SHOW search_path").scalar()
+        assert "planted" not in names and "orders" in names
+        assert path == f"pg_catalog, {shimmed.shims}"
+    finally:
+        with pg_engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{evil}" CASCADE'))
 
 
 def test_missing_driver_is_one_line() -> None:

@@ -27,6 +27,7 @@ EXPECTED_RELATIONS = {
             "pg_catalog.pg_namespace",
             "pg_catalog.pg_attribute",
             "pg_catalog.pg_index",
+            "pg_catalog.pg_description",
         },
     },
     "duckdb": {
@@ -57,12 +58,19 @@ EXPECTED_RELATIONS = {
 # Source columns that carry the facts the Table type needs, per dialect.
 EXPECTED_SOURCES = {
     # Live tuples and the last auto-analyze come from pg_stat_get_* functions (tested below).
-    "postgres": {"reltuples", "relpages", "attnotnull", "attnum"},
-    "duckdb": {"estimated_size", "column_index", "is_nullable", "data_type"},
+    "postgres": {"reltuples", "relpages", "attnotnull", "attnum", "description", "objsubid"},
+    "duckdb": {"estimated_size", "column_index", "is_nullable", "data_type", "comment"},
     "sqlite": {"notnull", "cid", "type"},
-    "snowflake": {"row_count", "bytes", "last_altered", "is_nullable", "ordinal_position"},
+    "snowflake": {
+        "row_count",
+        "bytes",
+        "last_altered",
+        "is_nullable",
+        "ordinal_position",
+        "comment",
+    },
     "bigquery": {"total_rows", "total_logical_bytes", "storage_last_modified_time"},
-    "redshift": {"tbl_rows", "size", "is_nullable", "ordinal_position"},
+    "redshift": {"tbl_rows", "size", "is_nullable", "ordinal_position", "remarks"},
 }
 
 OUTPUTS = {
@@ -126,7 +134,7 @@ def test_relations_are_one_row_per_relation(dialect: str) -> None:
         # and name, or the aggregates live in a LATERAL subquery run once per relation.
         if group is None:
             (lateral,) = tree.find_all(exp.Lateral)
-            assert len(list(lateral.find_all(exp.ArrayAgg))) == 4
+            assert len(list(lateral.find_all(exp.ArrayAgg))) == 4  # comments: pg_description
         else:
             grouped = {g.sql(dialect).lower() for g in group.expressions}
             assert set(order) <= grouped
@@ -163,8 +171,17 @@ def test_every_statement_file_is_used_and_plain_sql() -> None:
         bigquery("us").schemas.strip(),
         bigquery("us").relations.strip(),
     }
+    from integrations.warehouse.usage import STATEMENTS
+
     files = sorted(QUERIES.glob("*/*.sql"))
-    assert len(files) == 14
-    for path in files:
+    catalog = [path for path in files if not path.name.startswith("usage_")]
+    assert len(catalog) == 14
+    for path in catalog:
         body = path.read_text().strip()
         assert body.replace("{views}", "`region-us`.INFORMATION_SCHEMA") in used, path
+    # Usage statements are loaded by name: every file is one a reader loads, and back.
+    usage = {(path.parent.name, path.stem) for path in files if path.name.startswith("usage_")}
+    declared = {
+        (dialect, f"usage_{name}") for dialect, names in STATEMENTS.items() for name in names
+    }
+    assert usage == declared

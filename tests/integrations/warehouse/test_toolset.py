@@ -87,9 +87,16 @@ def test_describe_table(duck: StaticToolset) -> None:
     assert result.data["table"] == "mart.orders"
     assert result.data["rows"] == 120
     assert result.data["column_count"] == 5
+    assert result.data["comment"] == "orders"
     assert result.data["columns"][:2] == [
         {"name": "id", "type": "INTEGER", "nullable": False, "position": 1},
-        {"name": "amount", "type": "DECIMAL(12,2)", "nullable": False, "position": 2},
+        {
+            "name": "amount",
+            "type": "DECIMAL(12,2)",
+            "nullable": False,
+            "position": 2,
+            "comment": "in EUR",
+        },
     ]
     json.loads(result.as_text())  # what the model sees is JSON
 

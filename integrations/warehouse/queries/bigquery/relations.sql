@@ -15,7 +15,9 @@ SELECT t.table_schema AS schema_name,
        ARRAY_AGG(c.is_nullable = 'YES' IGNORE NULLS ORDER BY c.ordinal_position)
          AS column_nullable,
        ARRAY_AGG(c.ordinal_position IGNORE NULLS ORDER BY c.ordinal_position)
-         AS column_ordinals
+         AS column_ordinals,
+       CAST(NULL AS STRING) AS comment,
+       CAST(NULL AS STRING) AS column_comments
 FROM {views}.TABLES AS t
 LEFT JOIN {views}.TABLE_STORAGE AS s
   ON s.table_schema = t.table_schema AND s.table_name = t.table_name

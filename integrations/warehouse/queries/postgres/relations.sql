@@ -20,7 +20,17 @@ SELECT n.nspname AS schema_name,
        cols.column_names,
        cols.column_types,
        cols.column_nullable,
-       cols.column_ordinals
+       cols.column_ordinals,
+       (SELECT d.description
+        FROM pg_catalog.pg_description AS d
+        WHERE d.objoid = c.oid
+          AND d.classoid = CAST('pg_catalog.pg_class' AS REGCLASS)
+          AND d.objsubid = 0) AS comment,
+       (SELECT json_object_agg(d.objsubid, d.description)
+        FROM pg_catalog.pg_description AS d
+        WHERE d.objoid = c.oid
+          AND d.classoid = CAST('pg_catalog.pg_class' AS REGCLASS)
+          AND d.objsubid > 0) AS column_comments
 FROM pg_catalog.pg_class AS c
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class AS t ON t.oid = c.reltoastrelid

@@ -9,7 +9,8 @@ SELECT c.table_schema AS schema_name,
          ELSE c.data_type
        END AS type,
        c.is_nullable = 'YES' AS nullable,
-       c.ordinal_position AS ordinal
+       c.ordinal_position AS ordinal,
+       c.remarks AS comment
 FROM svv_columns AS c
 WHERE c.table_schema IN :schemas
   AND (:name IS NULL OR c.table_name = :name)

@@ -12,7 +12,9 @@ SELECT t.table_schema AS schema_name,
        NULL AS column_names,
        NULL AS column_types,
        NULL AS column_nullable,
-       NULL AS column_ordinals
+       NULL AS column_ordinals,
+       t.remarks AS comment,
+       NULL AS column_comments
 FROM svv_tables AS t
 WHERE t.table_schema IN :schemas
   AND (:name IS NULL OR t.table_name = :name)

@@ -23,11 +23,15 @@ SELECT t.table_schema AS schema_name,
        ARRAY_AGG(c.is_nullable = 'YES') WITHIN GROUP (ORDER BY c.ordinal_position)
          AS column_nullable,
        ARRAY_AGG(c.ordinal_position) WITHIN GROUP (ORDER BY c.ordinal_position)
-         AS column_ordinals
+         AS column_ordinals,
+       t.comment,
+       ARRAY_AGG(CASE WHEN c.column_name IS NOT NULL THEN COALESCE(c.comment, '') END)
+         WITHIN GROUP (ORDER BY c.ordinal_position) AS column_comments
 FROM information_schema.tables AS t
 LEFT JOIN information_schema.columns AS c
   ON c.table_schema = t.table_schema AND c.table_name = t.table_name
 WHERE t.table_schema IN :schemas
   AND (:name IS NULL OR t.table_name = :name)
-GROUP BY t.table_schema, t.table_name, t.table_type, t.row_count, t.bytes, t.last_altered
+GROUP BY t.table_schema, t.table_name, t.table_type, t.row_count, t.bytes, t.last_altered,
+         t.comment
 ORDER BY t.table_schema, t.table_name

@@ -7,7 +7,9 @@ SELECT 'main' AS schema_name,
        json_group_array(p.name) AS column_names,
        json_group_array(p.type) AS column_types,
        json_group_array(p."notnull" = 0) AS column_nullable,
-       json_group_array(p.cid + 1) AS column_ordinals
+       json_group_array(p.cid + 1) AS column_ordinals,
+       NULL AS comment,
+       NULL AS column_comments
 FROM sqlite_master AS m
 LEFT JOIN pragma_table_info(m.name) AS p
 WHERE m.type IN ('table', 'view')
