@@ -124,7 +124,8 @@ def relation_key(relation: str, dialect: str | None) -> tuple[str, str, str] | N
 
 
 def first_error(exc: SqlglotError) -> str:
-    """The parser's own description, without the highlighted SQL its message carries."""
+    """The parser's own description, without the highlighted SQL (terminal escapes) that its
+    message carries."""
     errors = getattr(exc, "errors", None)
     if errors and isinstance(errors[0], dict) and errors[0].get("description"):
         first = errors[0]

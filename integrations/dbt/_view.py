@@ -44,10 +44,11 @@ from integrations.dbt.artifacts import (
     SourcesArtifact,
     UnitTest,
     freshness_rule,
+    joined_columns,
+    merge_tags,
     meta_owner,
     normalize_owners,
     parse_time,
-    string_list,
 )
 from integrations.dbt.columns import column_uses
 from integrations.errors import UpstreamNotFound
@@ -606,7 +607,7 @@ class ManifestIndex:
             owners=self._node_owners(uid, node),
             group=node.group or (config.group if config else None) or "",
             materialized=(config.materialized if config else None) or "",
-            tags=_tags(node.tags, config.tags if config else None),
+            tags=merge_tags(node.tags, config.tags if config else None),
             relation=node.relation_name or "",
             access=access if resource_type == "model" else "",
             contract_enforced=bool(contract and contract.enforced),
@@ -625,7 +626,7 @@ class ManifestIndex:
             path=source.original_file_path or "",
             description=source.description or source.source_description or "",
             owners=self.owners_of(uid),
-            tags=_tags(source.tags, config.tags if config else None),
+            tags=merge_tags(source.tags, config.tags if config else None),
             relation=source.relation_name or "",
             columns=self._columns(uid, source.columns) if columns else (),
             freshness_rule=freshness_rule(rule),
@@ -641,7 +642,7 @@ class ManifestIndex:
             path=exposure.original_file_path or "",
             description=exposure.description or exposure.label or "",
             owners=self.owners_of(uid),
-            tags=_tags(exposure.tags, config.tags if config else None),
+            tags=merge_tags(exposure.tags, config.tags if config else None),
             exposure_type=exposure.kind or "",
             url=exposure.url or "",
         )
@@ -656,7 +657,7 @@ class ManifestIndex:
             path=unit.original_file_path or "",
             description=unit.description or "",
             owners=self.owners_of(uid),
-            tags=_tags(config.tags if config else None),
+            tags=merge_tags(config.tags if config else None),
             tested=self._tested.get(uid, ""),
         )
 
@@ -672,50 +673,26 @@ class ManifestIndex:
             description=item.description or item.label or "",
             owners=self.owners_of(uid),
             group=item.group or (config.group if config else None) or "",
-            tags=_tags(item.tags, config.tags if config else None),
+            tags=merge_tags(item.tags, config.tags if config else None),
             relation=self._relation(uid),
             metric_type=(item.kind or "") if resource_type == "metric" else "",
         )
 
     def _columns(self, uid: str, declared: Mapping[str, Column] | None) -> tuple[ColumnDoc, ...]:
-        docs: dict[str, tuple[str, Column]] = {}
-        for key, column in (declared or {}).items():
-            name = column.name or key
-            docs[name.lower()] = (name, column)
         tests = self._column_tests.get(uid, {})
         out: list[ColumnDoc] = []
-        table = self._catalog.get(uid)
-        seen: set[str] = set()
-        if table is not None and table.columns:
-            ordered = sorted(table.columns.items(), key=lambda kv: kv[1].index or 0)
-            for key, found in ordered:
-                name = found.name or key
-                lowered = name.lower()
-                seen.add(lowered)
-                doc = docs.get(lowered)
-                declared_type = (doc[1].data_type or "") if doc else ""
-                out.append(
-                    ColumnDoc(
-                        name=doc[0] if doc else name,
-                        description=(doc[1].description or "") if doc else "",
-                        data_type=declared_type or found.kind or "",
-                        tests=tuple(tests.get(lowered, ())),
-                        declared=doc is not None,
-                        declared_type=declared_type,
-                        catalog_type=found.kind or "",
-                    )
-                )
-        for lowered, (name, column) in docs.items():
-            if lowered in seen:
-                continue
+        for name, doc, found in joined_columns(declared, self._catalog.get(uid)):
+            declared_type = (doc.data_type or "") if doc else ""
+            catalog_type = (found.kind or "") if found else ""
             out.append(
                 ColumnDoc(
                     name=name,
-                    description=column.description or "",
-                    data_type=column.data_type or "",
-                    tests=tuple(tests.get(lowered, ())),
-                    declared=True,
-                    declared_type=column.data_type or "",
+                    description=(doc.description or "") if doc else "",
+                    data_type=declared_type or catalog_type,
+                    tests=tuple(tests.get(name.lower(), ())),
+                    declared=doc is not None,
+                    declared_type=declared_type,
+                    catalog_type=catalog_type,
                 )
             )
         return tuple(out)
@@ -737,15 +714,6 @@ def _invert(edges: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     for others in inverted.values():
         others.sort()
     return inverted
-
-
-def _tags(*values: Any) -> tuple[str, ...]:
-    found: list[str] = []
-    for value in values:
-        for tag in string_list(value):
-            if tag not in found:
-                found.append(tag)
-    return tuple(found)
 
 
 # --- results -------------------------------------------------------------------------------

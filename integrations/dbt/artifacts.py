@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ SUPPORTED_VERSIONS: dict[str, range] = {
 }
 
 T = TypeVar("T")
+ColumnT = TypeVar("ColumnT", bound="Column")
 
 
 class ArtifactError(ValueError):
@@ -143,7 +145,8 @@ class Node(_Struct):
     group: str | None = None
     access: str | None = None
     contract: Contract | None = None
-    columns: dict[str, Column] | None = None
+    # Mapping, not dict: the schema review's Structs (state.py) read richer columns.
+    columns: Mapping[str, Column] | None = None
     relation_name: str | None = None
     depends_on: DependsOn | None = None
     test_metadata: TestMetadata | None = None
@@ -168,7 +171,7 @@ class Source(_Struct):
     source_meta: Any = None
     tags: Any = None
     config: NodeConfig | None = None
-    columns: dict[str, Column] | None = None
+    columns: Mapping[str, Column] | None = None  # Mapping: as on Node
     relation_name: str | None = None
     loaded_at_field: str | None = None
     loaded_at_query: str | None = None
@@ -376,15 +379,24 @@ def read_catalog(data: bytes) -> Loaded[Catalog]:
     return _read(data, Catalog)
 
 
+# One artifact decoded at a time, in all threads: msgspec builds a Struct type's decoder on
+# first use, and two threads doing that at once crash the process (seen loading the base and
+# target states of a review together; their Structs share types with the lookups' ones).
+# Decoding holds the GIL anyway, so nothing is lost; downloads still run in parallel. It also
+# keeps one thread from turning the collector back on while another decodes.
+_DECODING = threading.Lock()
+
+
 def _read(data: bytes, kind: type[T]) -> Loaded[T]:
     dropped = 0
-    try:
-        with _gc_paused():
-            value = msgspec.json.decode(data, type=kind)
-    except msgspec.ValidationError:
-        value, dropped = _read_entry_by_entry(data, kind)
-    except msgspec.DecodeError as exc:
-        raise ArtifactError(f"not valid JSON ({exc})") from None
+    with _DECODING:
+        try:
+            with _gc_paused():
+                value = msgspec.json.decode(data, type=kind)
+        except msgspec.ValidationError:
+            value, dropped = _read_entry_by_entry(data, kind)
+        except msgspec.DecodeError as exc:
+            raise ArtifactError(f"not valid JSON ({exc})") from None
     metadata = getattr(value, "metadata", None)
     name, version = schema_version(metadata) if isinstance(metadata, Metadata) else ("", None)
     return Loaded(value=value, kind=name, version=version, dropped=dropped)
@@ -458,7 +470,7 @@ def _container(kind: Any) -> tuple[str, Any] | None:
     return None
 
 
-# --- small interpretations shared by the local and cloud views -----------------------------
+# --- small interpretations shared by the views (local, cloud) and the states of a review ---
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -538,6 +550,41 @@ def string_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, Iterable) and not isinstance(value, dict):
         return tuple(str(v) for v in value if v is not None and v != "")
     return ()
+
+
+def merge_tags(*values: Any) -> tuple[str, ...]:
+    """The tags of several places (the node, its config), each once, in the order found."""
+    found: dict[str, None] = {}
+    for value in values:
+        if value:  # most are empty: skip the conversion
+            found.update((t, None) for t in string_list(value))
+    return tuple(found)
+
+
+def joined_columns(
+    declared: Mapping[str, ColumnT] | None, table: CatalogTable | None
+) -> Iterator[tuple[str, ColumnT | None, CatalogColumn | None]]:
+    """A relation's columns as (name, as declared, as in the catalog): the catalog's first, in
+    the warehouse's order, each with the column declared under its name in any case; then the
+    declared ones the warehouse lacks. The name is spelled as declared when it is."""
+    docs: dict[str, tuple[str, ColumnT]] = {}
+    for key, column in (declared or {}).items():
+        name = column.name or key
+        docs[name.lower()] = (name, column)
+    seen: set[str] = set()
+    if table is not None and table.columns:
+        for key, found in sorted(table.columns.items(), key=lambda kv: kv[1].index or 0):
+            name = found.name or key
+            lowered = name.lower()
+            seen.add(lowered)
+            doc = docs.get(lowered)
+            if doc is None:
+                yield name, None, found
+            else:
+                yield doc[0], doc[1], found
+    for lowered, (name, column) in docs.items():
+        if lowered not in seen:
+            yield name, column, None
 
 
 _PERIODS = {"minute": "minute", "hour": "hour", "day": "day"}

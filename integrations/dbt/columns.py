@@ -29,6 +29,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from bot.facts import ColumnUse
+from bot.review.sql import first_error
 
 if TYPE_CHECKING:
     from integrations.dbt._view import ManifestIndex
@@ -262,7 +263,7 @@ def column_uses(index: ManifestIndex, unique_id: str, columns: Sequence[str]) ->
                     reader=fact,
                     maybe=tuple(columns),
                     code=kind,
-                    problem=f"its {kind} SQL could not be parsed ({_first_error(exc)})",
+                    problem=f"its {kind} SQL could not be parsed ({first_error(exc)})",
                 )
             )
             continue
@@ -271,14 +272,3 @@ def column_uses(index: ManifestIndex, unique_id: str, columns: Sequence[str]) ->
             maybe = tuple(c for c in columns if c not in sure)
         out.append(ColumnUse(reader=fact, columns=sure, maybe=maybe, code=kind))
     return out
-
-
-def _first_error(exc: SqlglotError) -> str:
-    """The parser's own description, without the highlighted SQL (terminal escapes) that
-    its message carries."""
-    errors = getattr(exc, "errors", None)
-    if errors and isinstance(errors[0], dict) and errors[0].get("description"):
-        first = errors[0]
-        where = f" at line {first['line']}" if first.get("line") else ""
-        return f"{first['description']}{where}"
-    return type(exc).__name__

@@ -8,9 +8,9 @@ catalog.json when there is one (the warehouse: every column and its real type)::
     base = loader.state(StateRef(kind="production"))          # the deploy job's latest run
     target = loader.state(StateRef(kind="dir", value="pr/target"))
 
-The manifest is decoded with its own msgspec Structs (the fields a diff needs: column meta,
-constraints, checksums, contracts — more than `artifacts.Manifest` keeps for lookups), once
-per file. Finished dbt Cloud runs do not change, so their states are kept by run id.
+The manifest is decoded with `artifacts`' Structs, extended by the fields a diff needs
+besides (column meta and tags, constraints, checksums), once per file. Finished dbt Cloud runs
+do not change, so their states are kept by run id.
 
 Folders are read wherever the command line points; a `StateLoader` built with `roots` (the
 chat's) reads only folders inside them, so chat users cannot probe the bot's disk.
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct, field
+from msgspec import field
 
 from bot.facts import DbtState, StateColumn, StateNode, StateRef, StateTest
 from bot.ports import DbtStates
@@ -32,18 +32,23 @@ from integrations.dbt import columns as sql_columns
 from integrations.dbt.artifacts import (
     ArtifactError,
     Catalog,
+    CatalogColumn,
     CatalogTable,
-    Contract,
-    DependsOn,
+    Column,
+    Exposure,
+    Group,
     Loaded,
     Metadata,
-    TestMetadata,
+    Node,
+    Source,
     _read,
+    _Struct,
+    joined_columns,
+    merge_tags,
     meta_owner,
     normalize_owners,
     parse_time,
     read_catalog,
-    string_list,
 )
 from integrations.dbt.cloud import SYSTEM as CLOUD
 from integrations.dbt.cloud import DbtCloudClient, Run, _last_step
@@ -55,14 +60,9 @@ CATALOG = "catalog.json"
 # Resource types a state compares (tests and exposures are kept apart).
 _RELATIONS = frozenset({"model", "seed", "snapshot"})
 PRODUCTION_LOOK_BACK = 5  # finished runs of the deploy job tried for a manifest
-_DECODING = threading.Lock()
 
 
 # --- the manifest, as much of it as a diff needs ---------------------------------------------
-
-
-class _Struct(Struct, gc=False):
-    """Unknown fields ignored; no GC tracking, as nothing cycles."""
 
 
 class _Constraint(_Struct):
@@ -79,10 +79,9 @@ class _ColumnConfig(_Struct):
     tags: Any = None
 
 
-class _Column(_Struct):
-    name: str | None = None
-    description: str | None = None
-    data_type: str | None = None
+class _Column(Column):
+    """A column as the lookups read it, and what a diff compares besides."""
+
     meta: Any = None
     tags: Any = None
     constraints: list[_Constraint] | None = None
@@ -93,81 +92,29 @@ class _Checksum(_Struct):
     checksum: str | None = None
 
 
-class _Config(_Struct):
-    materialized: str | None = None
-    meta: Any = None
-    tags: Any = None
-    group: str | None = None
-    access: str | None = None
-    contract: Contract | None = None
-    enabled: bool | None = None
+class _Node(Node):
+    """`artifacts.Node` and what a diff compares besides: richer columns, constraints, the
+    checksum that tells an edited file, the language that tells SQL to render."""
 
-
-class _Node(_Struct):
-    name: str | None = None
-    resource_type: str | None = None
-    package_name: str | None = None
-    original_file_path: str | None = None
-    description: str | None = None
-    meta: Any = None
-    tags: Any = None
-    config: _Config | None = None
-    group: str | None = None
-    access: str | None = None
-    contract: Contract | None = None
-    constraints: list[_Constraint] | None = None
     columns: dict[str, _Column] | None = None
-    relation_name: str | None = None
-    depends_on: DependsOn | None = None
-    test_metadata: TestMetadata | None = None
-    column_name: str | None = None
-    attached_node: str | None = None
-    version: Any = None
+    constraints: list[_Constraint] | None = None
     language: str | None = None
-    raw_code: str | None = None
-    compiled_code: str | None = None
     checksum: _Checksum | None = None
 
 
-class _Source(_Struct):
-    name: str | None = None
-    source_name: str | None = None
-    package_name: str | None = None
-    original_file_path: str | None = None
-    description: str | None = None
-    meta: Any = None
-    source_meta: Any = None
-    tags: Any = None
-    config: _Config | None = None
+class _Source(Source):
     columns: dict[str, _Column] | None = None
-    relation_name: str | None = None
-
-
-class _Exposure(_Struct):
-    name: str | None = None
-    kind: str | None = field(default=None, name="type")
-    owner: Any = None
-    description: str | None = None
-    url: str | None = None
-    package_name: str | None = None
-    original_file_path: str | None = None
-    depends_on: DependsOn | None = None
-    meta: Any = None
-    tags: Any = None
-    config: _Config | None = None
-
-
-class _Group(_Struct):
-    name: str | None = None
-    owner: Any = None
 
 
 class _Manifest(_Struct):
+    """Its own top level, not `artifacts.Manifest`'s: a diff needs neither the parent and
+    child maps nor the semantic layer, which would be decoded for nothing."""
+
     metadata: Metadata = field(default_factory=Metadata)
     nodes: dict[str, _Node] | None = None
     sources: dict[str, _Source] | None = None
-    exposures: dict[str, _Exposure] | None = None
-    groups: dict[str, _Group] | None = None
+    exposures: dict[str, Exposure] | None = None
+    groups: dict[str, Group] | None = None
 
 
 # --- building a state ----------------------------------------------------------------------
@@ -183,16 +130,14 @@ def read_state(
 ) -> DbtState:
     """A `DbtState` from the bytes of manifest.json (and catalog.json). Raises
     `ArtifactError` when the manifest is not a dbt artifact."""
-    # One state at a time: msgspec builds a Struct type's decoder on first use, and two
-    # threads doing that at once crash the process (seen loading base and target together).
-    # Decoding holds the GIL anyway, so nothing is lost; downloads still run in parallel.
-    with _DECODING:
-        loaded: Loaded[_Manifest] = _read(manifest, _Manifest)
-        if loaded.kind and loaded.kind != "manifest":
-            raise ArtifactError(f"it is a {loaded.kind} artifact, not a manifest")
-        parsed_catalog: Loaded[Catalog] | None = read_catalog(catalog) if catalog else None
-        builder = _Builder(loaded.value, parsed_catalog, label=label, run_id=run_id, url=url)
-        return builder.state()
+    # `_read` decodes under `artifacts._DECODING`: msgspec crashes when two threads build
+    # one Struct type's decoder at once, and these Structs extend the lookups' ones.
+    loaded: Loaded[_Manifest] = _read(manifest, _Manifest)
+    if loaded.kind and loaded.kind != "manifest":
+        raise ArtifactError(f"it is a {loaded.kind} artifact, not a manifest")
+    parsed_catalog: Loaded[Catalog] | None = read_catalog(catalog) if catalog else None
+    builder = _Builder(loaded.value, parsed_catalog, label=label, run_id=run_id, url=url)
+    return builder.state()
 
 
 class _Builder:
@@ -337,7 +282,7 @@ class _Builder:
             contract_enforced=bool(contract and contract.enforced),
             constraints=tuple(_constraint(c, model=True) for c in node.constraints or ()),
             version="" if node.version is None else str(node.version),
-            tags=_tags(node.tags, config.tags if config else None),
+            tags=merge_tags(node.tags, config.tags if config else None),
             meta=_meta(node.meta, config.meta if config else None),
             checksum=(node.checksum.checksum or "") if node.checksum else "",
             columns=self._columns(uid, node.columns),
@@ -363,13 +308,13 @@ class _Builder:
             relation=source.relation_name or "",
             description=source.description or "",
             owners=owners,
-            tags=_tags(source.tags, config.tags if config else None),
+            tags=merge_tags(source.tags, config.tags if config else None),
             meta=_meta(source.meta, config.meta if config else None),
             columns=self._columns(uid, source.columns),
             in_catalog=uid in self.tables,
         )
 
-    def _exposure(self, uid: str, exposure: _Exposure) -> StateNode:
+    def _exposure(self, uid: str, exposure: Exposure) -> StateNode:
         config = exposure.config
         return StateNode(
             unique_id=uid,
@@ -385,7 +330,7 @@ class _Builder:
                     meta_owner(exposure.meta),
                 ]
             ),
-            tags=_tags(exposure.tags, config.tags if config else None),
+            tags=merge_tags(exposure.tags, config.tags if config else None),
             meta=_meta(exposure.meta, config.meta if config else None),
             parents=tuple(exposure.depends_on.nodes or ()) if exposure.depends_on else (),
             exposure_type=exposure.kind or "",
@@ -393,44 +338,15 @@ class _Builder:
         )
 
     def _columns(self, uid: str, declared: Mapping[str, _Column] | None) -> tuple[StateColumn, ...]:
-        docs: dict[str, tuple[str, _Column]] = {}
-        for key, column in (declared or {}).items():
-            name = column.name or key
-            docs[name.lower()] = (name, column)
-        out: list[StateColumn] = []
-        table = self.tables.get(uid)
-        seen: set[str] = set()
-        if table is not None and table.columns:
-            ordered = sorted(table.columns.items(), key=lambda kv: kv[1].index or 0)
-            for key, found in ordered:
-                name = found.name or key
-                lowered = name.lower()
-                seen.add(lowered)
-                doc = docs.get(lowered)
-                out.append(
-                    self._column(
-                        uid,
-                        doc[0] if doc else name,
-                        doc[1] if doc else None,
-                        position=found.index,
-                        data_type=found.kind or "",
-                    )
-                )
-        for lowered, (name, column) in docs.items():
-            if lowered not in seen:
-                out.append(self._column(uid, name, column, position=None, data_type=""))
-        return tuple(out)
+        joined = joined_columns(declared, self.tables.get(uid))
+        return tuple(self._column(uid, name, doc, found) for name, doc, found in joined)
 
     def _column(
-        self,
-        uid: str,
-        name: str,
-        doc: _Column | None,
-        *,
-        position: int | None,
-        data_type: str,
+        self, uid: str, name: str, doc: _Column | None, found: CatalogColumn | None
     ) -> StateColumn:
         tests = tuple(self.tests_on.get((uid, name.lower()), ()))
+        position = found.index if found else None
+        data_type = (found.kind or "") if found else ""
         if doc is None:
             return StateColumn(name=name, position=position, data_type=data_type, tests=tests)
         config = doc.config
@@ -444,7 +360,7 @@ class _Builder:
             constraints=tuple(_constraint(c, model=False) for c in doc.constraints or ()),
             tests=tests,
             meta=_meta(doc.meta, config.meta if config else None),
-            tags=_tags(doc.tags, config.tags if config else None),
+            tags=merge_tags(doc.tags, config.tags if config else None),
         )
 
 
@@ -467,14 +383,6 @@ def _meta(*values: Any) -> dict[str, Any]:
         if value and isinstance(value, dict):
             merged.update(value)
     return merged
-
-
-def _tags(*values: Any) -> tuple[str, ...]:
-    found: dict[str, None] = {}
-    for value in values:
-        if value:  # most are empty: skip the conversion
-            found.update((t, None) for t in string_list(value))
-    return tuple(found)
 
 
 # --- where states come from ----------------------------------------------------------------

@@ -3,17 +3,19 @@ schemas, "not found" with close names, the row cap, and the doctor check.
 
 A subclass lists schemas, lists one schema's relations and fetches one relation; everything a
 caller sees — `schemas`, `tables`, `table`, `check` — behaves as `Catalog` does on PostgreSQL,
-so the toolset and the playbooks cannot tell the warehouses apart.
+so the toolset and the playbooks cannot tell the warehouses apart. `sdk_call` is how they,
+and the usage readers over the same SDKs, make one SDK call.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Self
+from collections.abc import Callable, Mapping, Sequence
+from typing import Self, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from bot import metrics
 from bot.errors import ConfigError, SourceError
 from bot.facts import Table
 from bot.settings import WarehouseSettings
@@ -24,6 +26,23 @@ from integrations.warehouse.guard import SYSTEM
 from integrations.warehouse.names import close_names, no_such_table
 
 logger = logging.getLogger(__name__)
+
+CONNECTOR = "warehouse"
+T = TypeVar("T")
+
+
+def sdk_call(
+    operation: str, run: Callable[[], T], translate: Callable[[Exception], SourceError]
+) -> T:
+    """`run` timed and counted as the warehouse connector's `operation`. Our own errors pass
+    through; whatever the SDK raises comes out as the `SourceError` `translate` makes of it."""
+    with metrics.connector_call(CONNECTOR, operation):
+        try:
+            return run()
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
 
 
 class RestCatalog(ABC):

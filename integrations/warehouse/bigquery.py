@@ -50,7 +50,7 @@ from integrations.errors import (
     UpstreamUnavailable,
 )
 from integrations.warehouse import privileges
-from integrations.warehouse._rest import ParsedUrl, RestCatalog
+from integrations.warehouse._rest import CONNECTOR, ParsedUrl, RestCatalog, sdk_call
 from integrations.warehouse.guard import SYSTEM
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONNECTOR = "warehouse"
 OPERATIONS = (
     "datasets.list",
     "tables.list",
@@ -331,14 +330,8 @@ class BigQueryCatalog(RestCatalog):
 
         return f"BigQuery API v2 (google-cloud-bigquery {__version__})"
 
-    def _call(self, operation: str, doing: str, call: Callable[[], T]) -> T:
-        with metrics.connector_call(CONNECTOR, operation):
-            try:
-                return call()
-            except SourceError:
-                raise
-            except Exception as exc:
-                raise _translate(exc, doing, self.where) from exc
+    def _call(self, operation: str, doing: str, run: Callable[[], T]) -> T:
+        return sdk_call(operation, run, lambda exc: _translate(exc, doing, self.where))
 
 
 # --- building the client -------------------------------------------------------------------

@@ -16,32 +16,25 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot import metrics
 from bot.errors import ConfigError, SourceError
-from bot.facts import Price, QueryHistory, QueryRecord, Spend, SpendDay
+from bot.facts import Price, QueryRecord, SpendDay
 from bot.settings import WarehouseSettings
-from bot.tools import Check
 from integrations.errors import UpstreamError
+from integrations.warehouse._rest import sdk_call
 from integrations.warehouse.bigquery import LABELS, BigQueryCatalog
 from integrations.warehouse.bigquery import _translate as translate_error
-from integrations.warehouse.guard import SYSTEM, SqlGuard
+from integrations.warehouse.guard import SYSTEM
 from integrations.warehouse.usage import (
-    OPERATIONS,
-    SETTLES_HOURS,
-    STATEMENTS,
-    USAGE_POLICIES,
-    check_window,
-    error_line,
+    UsageReader,
+    day,
     integer,
     number,
     price_for,
-    query_text,
+    query_record,
     refused,
-    seconds,
-    statement,
     utc,
 )
 
@@ -50,17 +43,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONNECTOR = "warehouse"
 _REGION = re.compile(r"[a-z][a-z0-9-]{1,40}\Z")
 _SLOT_MS_PER_HOUR = 3_600_000.0
 T = TypeVar("T")
 
 
-class BigQueryUsage:
+class BigQueryUsage(UsageReader):
     """`bot.ports.WarehouseUsage` for one BigQuery project (its region's JOBS view)."""
 
-    system = SYSTEM
-    dialect = "bigquery"
+    spend_unit = "bytes billed"
+    cost_means = "bytes billed (on-demand; zero on reservations, where slot time is the cost)"
 
     def __init__(
         self,
@@ -76,23 +68,20 @@ class BigQueryUsage:
         region = (location or "US").lower()
         if not _REGION.match(region):
             raise ConfigError(f"not a BigQuery location: {location!r} (e.g. US, EU, europe-west1)")
+        super().__init__("bigquery", price=price, row_cap=row_cap)
         self.project = project
         self.where = f"BigQuery project {project} (region-{region})"
         self.view = f"`region-{region}`.INFORMATION_SCHEMA.JOBS"
-        self.settles = timedelta(hours=SETTLES_HOURS["bigquery"])
-        self.price = price
+        self.spend_source = (
+            f"{self.view} (query jobs by creation time; scripts counted through their child jobs)"
+        )
+        self.queries_source = self.view
         self.max_bytes_billed = max_bytes_billed
         self.statement_timeout = statement_timeout
-        self.row_cap = row_cap
         self._client = client
         self._location = location
-        self._guard = SqlGuard("bigquery", row_cap=row_cap, policy=USAGE_POLICIES["bigquery"])
         views = f"`region-{region}`.INFORMATION_SCHEMA"
-        self._sql = {
-            name: statement("bigquery", name).replace("{views}", views)
-            for name in STATEMENTS["bigquery"]
-        }
-        metrics.declare_connector(CONNECTOR, OPERATIONS)
+        self._sql = {name: sql.replace("{views}", views) for name, sql in self._sql.items()}
 
     @classmethod
     def for_catalog(cls, catalog: BigQueryCatalog, settings: WarehouseSettings) -> BigQueryUsage:
@@ -109,105 +98,57 @@ class BigQueryUsage:
     def __repr__(self) -> str:
         return f"BigQueryUsage({self.where})"
 
-    # --- the WarehouseUsage port -------------------------------------------------------
+    # --- what the rows mean ------------------------------------------------------------
 
-    def spend(self, since: datetime, until: datetime) -> Spend:
-        check_window(since, until, "newest", 1)
-        rows = self._query(
-            "spend",
-            {"since": since, "until": until},
-            limit=self.row_cap,
-            operation="usage.spend",
-        )
-        days = tuple(
-            SpendDay(
-                day=_day(row["day"]),
-                warehouse=str(row["warehouse"] or ""),
-                amount=number(row["bytes_billed"]) or 0.0,
-                queries=integer(row["queries"]),
-                parts=(("slot-hours", (number(row["slot_ms"]) or 0.0) / _SLOT_MS_PER_HOUR),),
-            )
-            for row in rows
-        )
-        return Spend(
-            unit="bytes billed",
-            days=days,
-            source=f"{self.view} (query jobs by creation time; scripts counted through "
-            "their child jobs)",
-            price=self.price,
+    def _spend_day(self, row: Mapping[str, Any]) -> SpendDay:
+        return SpendDay(
+            day=day(row["day"]),
+            warehouse=str(row["warehouse"] or ""),
+            amount=number(row["bytes_billed"]) or 0.0,
+            queries=integer(row["queries"]),
+            parts=(("slot-hours", (number(row["slot_ms"]) or 0.0) / _SLOT_MS_PER_HOUR),),
         )
 
-    def queries(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        order: str = "slowest",
-        limit: int = 10,
-        failed_only: bool = False,
-        warehouse: str | None = None,
-    ) -> QueryHistory:
-        check_window(since, until, order, limit)
-        rows = self._query(
-            "queries",
-            {
-                "since": since,
-                "until": until,
-                "order": order,
-                "failed_only": failed_only,
-                "warehouse": warehouse,
-            },
-            limit=limit,
-            operation="usage.queries",
-        )
-        return QueryHistory(
-            records=tuple(_record(row) for row in rows),
-            source=self.view,
-            cost_means="bytes billed (on-demand; zero on reservations, where slot time is "
-            "the cost)",
-        )
+    def _records(
+        self, rows: list[dict[str, Any]], since: datetime, until: datetime
+    ) -> tuple[list[QueryRecord], list[str]]:
+        return [_record(row) for row in rows], []
 
-    def check(self) -> Check:
+    def _probe(self) -> str:
         """A dry run of the query-history statement: free, and refused without the grants."""
         now = datetime.now(UTC)
-        try:
-            sql, parameters = self._prepare(
-                "queries",
-                {
-                    "since": now - timedelta(days=1),
-                    "until": now,
-                    "order": "slowest",
-                    "failed_only": False,
-                    "warehouse": None,
-                },
-                limit=1,
+        sql, parameters = self._prepare(
+            "queries",
+            {
+                "since": now - timedelta(days=1),
+                "until": now,
+                "order": "slowest",
+                "failed_only": False,
+                "warehouse": None,
+            },
+            limit=1,
+        )
+
+        def dry_run() -> int:
+            from google.cloud import bigquery
+
+            job = self._client.query(
+                sql,
+                job_config=bigquery.QueryJobConfig(
+                    dry_run=True,
+                    use_query_cache=False,
+                    labels=dict(LABELS),
+                    query_parameters=parameters,
+                ),
+                location=self._location,
+                timeout=self.statement_timeout,
             )
+            return int(job.total_bytes_processed or 0)
 
-            def dry_run() -> int:
-                from google.cloud import bigquery
-
-                job = self._client.query(
-                    sql,
-                    job_config=bigquery.QueryJobConfig(
-                        dry_run=True,
-                        use_query_cache=False,
-                        labels=dict(LABELS),
-                        query_parameters=parameters,
-                    ),
-                    location=self._location,
-                    timeout=self.statement_timeout,
-                )
-                return int(job.total_bytes_processed or 0)
-
-            processed = self._call("usage.queries", "price the query-history query", dry_run)
-        except SourceError as exc:
-            return Check(system=SYSTEM, ok=False, detail=f"usage: {exc.reason}", target=self.where)
-        return Check(
-            system=SYSTEM,
-            ok=True,
-            detail=f"usage: a day of query history would process {processed:,} bytes "
-            f"(cap {self.max_bytes_billed:,})",
-            target=self.where,
+        processed = self._call("usage.queries", "price the query-history query", dry_run)
+        return (
+            f"a day of query history would process {processed:,} bytes "
+            f"(cap {self.max_bytes_billed:,})"
         )
 
     # --- the query job -----------------------------------------------------------------
@@ -228,7 +169,7 @@ class BigQueryUsage:
         ]
         return sql, parameters
 
-    def _query(
+    def _rows(
         self, name: str, params: Mapping[str, Any], *, limit: int, operation: str
     ) -> list[dict[str, Any]]:
         from google.cloud import bigquery
@@ -255,21 +196,15 @@ class BigQueryUsage:
 
         return self._call(operation, f"read {self.view}", run)
 
-    def _call(self, operation: str, doing: str, call: Callable[[], T]) -> T:
-        from google.api_core import exceptions as api
-
-        with metrics.connector_call(CONNECTOR, operation):
-            try:
-                return call()
-            except SourceError:
-                raise
-            except api.GoogleAPICallError as exc:
-                raise _translate(exc, doing, self) from exc
-            except Exception as exc:
-                raise translate_error(exc, doing, self.where) from exc
+    def _call(self, operation: str, doing: str, run: Callable[[], T]) -> T:
+        return sdk_call(operation, run, lambda exc: _translate(exc, doing, self))
 
 
-def _translate(exc: Any, doing: str, usage: BigQueryUsage) -> SourceError:
+def _translate(exc: Exception, doing: str, usage: BigQueryUsage) -> SourceError:
+    from google.api_core import exceptions as api
+
+    if not isinstance(exc, api.GoogleAPICallError):
+        return translate_error(exc, doing, usage.where)
     reasons = {str(e.get("reason", "")) for e in exc.errors or () if isinstance(e, dict)}
     message = str(getattr(exc, "message", "") or type(exc).__name__).splitlines()[0][:300]
     if "bytesBilledLimitExceeded" in reasons:
@@ -286,24 +221,14 @@ def _translate(exc: Any, doing: str, usage: BigQueryUsage) -> SourceError:
 
 
 def _record(row: Mapping[str, Any]) -> QueryRecord:
-    failed = bool(row.get("error_code") or row.get("error_message"))
     labels = _pairs(row.get("labels"))
-    return QueryRecord(
-        query_id=str(row["query_id"]),
-        user=str(row.get("user_name") or ""),
+    return query_record(
+        row,
+        failed=bool(row.get("error_code") or row.get("error_message")),
         tag=", ".join(f"{k}={v}" for k, v in labels),
-        warehouse=str(row.get("warehouse") or ""),
-        status=str(row.get("status") or ""),
-        failed=failed,
-        error=error_line(row.get("error_message"), row.get("error_code")) if failed else "",
         started_at=utc(row.get("started_at")) or utc(row.get("created_at")),
-        elapsed_s=seconds(row.get("elapsed_ms"), 1000),
-        queued_s=seconds(row.get("queued_ms"), 1000),
-        compute_s=seconds(row.get("compute_ms"), 1000),
-        bytes_scanned=integer(row.get("bytes_scanned")),
         bytes_billed=integer(row.get("bytes_billed")),
         tables=_tables(row.get("referenced_tables")),
-        text=query_text(row.get("query_text")),
     )
 
 
@@ -323,11 +248,3 @@ def _tables(references: Sequence[Any] | None) -> tuple[str, ...]:
         if isinstance(t, Mapping) and t.get("table_id")
     ]
     return tuple(dict.fromkeys(names))
-
-
-def _day(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])

@@ -35,7 +35,7 @@ from integrations.errors import (
     UpstreamUnavailable,
 )
 from integrations.warehouse import privileges
-from integrations.warehouse._rest import ParsedUrl, RestCatalog
+from integrations.warehouse._rest import CONNECTOR, ParsedUrl, RestCatalog, sdk_call
 from integrations.warehouse.guard import SYSTEM
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONNECTOR = "warehouse"
 OPERATIONS = (
     "schemas.list",
     "tables.list",
@@ -325,14 +324,8 @@ class DatabricksCatalog(RestCatalog):
 
         return f"Unity Catalog REST 2.1 (databricks-sdk {__version__})"
 
-    def _call(self, operation: str, doing: str, call: Callable[[], T]) -> T:
-        with metrics.connector_call(CONNECTOR, operation):
-            try:
-                return call()
-            except SourceError:
-                raise
-            except Exception as exc:
-                raise _translate(exc, doing, self.where) from exc
+    def _call(self, operation: str, doing: str, run: Callable[[], T]) -> T:
+        return sdk_call(operation, run, lambda exc: _translate(exc, doing, self.where))
 
 
 def _columns(columns: list[dict[str, Any]]) -> tuple[Column, ...]:

@@ -15,33 +15,26 @@ PIPEBOT_WAREHOUSE__DBU_PRICE, an estimate (prices differ per SKU).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from bot import metrics
 from bot.errors import SourceError
-from bot.facts import Price, QueryHistory, QueryRecord, Spend, SpendDay
+from bot.facts import Price, QueryRecord, SpendDay
 from bot.settings import WarehouseSettings
-from bot.tools import Check
 from integrations.errors import UpstreamError, UpstreamUnavailable
+from integrations.warehouse._rest import sdk_call
 from integrations.warehouse.databricks import DatabricksCatalog
 from integrations.warehouse.databricks import _translate as translate_error
-from integrations.warehouse.guard import SYSTEM, SqlGuard
+from integrations.warehouse.guard import SYSTEM
 from integrations.warehouse.usage import (
-    OPERATIONS,
-    SETTLES_HOURS,
-    STATEMENTS,
-    USAGE_POLICIES,
-    check_window,
-    error_line,
+    UsageReader,
+    day,
     integer,
     number,
     price_for,
-    query_text,
+    query_record,
     refused,
-    seconds,
-    statement,
     utc,
 )
 
@@ -50,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONNECTOR = "warehouse"
 NO_WAREHOUSE = (
     "Databricks spend and query history are read with SQL on a SQL warehouse: add "
     "warehouse_id=<id> (or http_path=/sql/1.0/warehouses/<id>) to PIPEBOT_WAREHOUSE__URL"
@@ -65,14 +57,16 @@ _REFUSALS = (
 )
 _INTEGERS = {"LONG", "INT", "SHORT", "BYTE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"}
 _NUMBERS = {"DOUBLE", "FLOAT", "DECIMAL"}
-T = TypeVar("T")
+_VIEWS = {"spend": "system.billing.usage", "queries": "system.query.history"}
 
 
-class DatabricksUsage:
+class DatabricksUsage(UsageReader):
     """`bot.ports.WarehouseUsage` for a Databricks account's system tables."""
 
-    system = SYSTEM
-    dialect = "databricks"
+    spend_unit = "DBUs"
+    spend_source = "system.billing.usage (all workspaces of the account; refreshed through the day)"
+    queries_source = "system.query.history (SQL warehouses and serverless; about an hour behind)"
+    cost_means = "task time: the compute the statement's tasks used"
 
     def __init__(
         self,
@@ -84,16 +78,11 @@ class DatabricksUsage:
         statement_timeout: float = 10.0,
         row_cap: int = 5000,
     ) -> None:
+        super().__init__("databricks", price=price, row_cap=row_cap)
         self.where = where
         self.warehouse_id = warehouse_id
-        self.settles = timedelta(hours=SETTLES_HOURS["databricks"])
-        self.price = price
         self.statement_timeout = statement_timeout
-        self.row_cap = row_cap
         self._client = client
-        self._guard = SqlGuard("databricks", row_cap=row_cap, policy=USAGE_POLICIES["databricks"])
-        self._sql = {name: statement("databricks", name) for name in STATEMENTS["databricks"]}
-        metrics.declare_connector(CONNECTOR, OPERATIONS)
 
     @classmethod
     def for_catalog(
@@ -112,78 +101,29 @@ class DatabricksUsage:
     def __repr__(self) -> str:
         return f"DatabricksUsage({self.where})"
 
-    # --- the WarehouseUsage port -------------------------------------------------------
+    # --- what the rows mean ------------------------------------------------------------
 
-    def spend(self, since: datetime, until: datetime) -> Spend:
-        check_window(since, until, "newest", 1)
-        rows = self._execute(
-            "spend", {"since": since, "until": until}, limit=self.row_cap, what="usage.spend"
-        )
-        days = tuple(
-            SpendDay(
-                day=_day(row["day"]),
-                warehouse=str(row["warehouse"] or ""),
-                amount=number(row["amount"]) or 0.0,
-            )
-            for row in rows
-        )
-        return Spend(
-            unit="DBUs",
-            days=days,
-            source="system.billing.usage (all workspaces of the account; refreshed through "
-            "the day)",
-            price=self.price,
+    def _spend_day(self, row: Mapping[str, Any]) -> SpendDay:
+        return SpendDay(
+            day=day(row["day"]),
+            warehouse=str(row["warehouse"] or ""),
+            amount=number(row["amount"]) or 0.0,
         )
 
-    def queries(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        order: str = "slowest",
-        limit: int = 10,
-        failed_only: bool = False,
-        warehouse: str | None = None,
-    ) -> QueryHistory:
-        check_window(since, until, order, limit)
-        rows = self._execute(
-            "queries",
-            {
-                "since": since,
-                "until": until,
-                "order": order,
-                "failed_only": failed_only,
-                "warehouse": warehouse,
-            },
-            limit=limit,
-            what="usage.queries",
-        )
-        return QueryHistory(
-            records=tuple(_record(row) for row in rows),
-            source="system.query.history (SQL warehouses and serverless; about an hour behind)",
-            cost_means="task time: the compute the statement's tasks used",
-            notes=("Tables read are not in system.query.history.",) if rows else (),
-        )
+    def _records(
+        self, rows: list[dict[str, Any]], since: datetime, until: datetime
+    ) -> tuple[list[QueryRecord], list[str]]:
+        notes = ["Tables read are not in system.query.history."] if rows else []
+        return [_record(row) for row in rows], notes
 
-    def check(self) -> Check:
+    def _probe(self) -> str:
         """One query-history row of the last hour: the warehouse, the grants, the tables."""
-        now = datetime.now(UTC)
-        try:
-            found = self.queries(now - timedelta(hours=1), now, order="newest", limit=1)
-        except SourceError as exc:
-            return Check(system=SYSTEM, ok=False, detail=f"usage: {exc.reason}", target=self.where)
-        return Check(
-            system=SYSTEM,
-            ok=True,
-            detail="usage: read system.query.history "
-            f"({'a query' if found.records else 'no query'} in the last hour)",
-            target=self.where,
-        )
+        return f"read system.query.history ({self._newest(timedelta(hours=1))} in the last hour)"
 
     # --- the statement -----------------------------------------------------------------
 
-    def _execute(
-        self, name: str, params: Mapping[str, Any], *, limit: int, what: str
+    def _rows(
+        self, name: str, params: Mapping[str, Any], *, limit: int, operation: str
     ) -> list[dict[str, Any]]:
         from databricks.sdk.service.sql import (
             Disposition,
@@ -201,7 +141,7 @@ class DatabricksUsage:
         parameters = [
             _parameter(p, params[p], StatementParameterListItem) for p in guarded.parameters
         ]
-        view = "system.billing.usage" if name == "spend" else "system.query.history"
+        view = _VIEWS[name]
         # Databricks waits 5 to 50 s for a result, then cancels the statement (asked below).
         wait = min(50, max(5, round(self.statement_timeout)))
 
@@ -247,7 +187,7 @@ class DatabricksUsage:
                 for row in data
             ]
 
-        return self._call(what, f"read {view}", run)
+        return sdk_call(operation, run, lambda exc: self._translate(exc, f"read {view}"))
 
     def _failed(self, view: str, state: Any, message: str, wait: int) -> SourceError:
         if state is not None and state.value in ("CANCELED", "PENDING", "RUNNING"):
@@ -261,20 +201,12 @@ class DatabricksUsage:
             return refused("databricks", view, message)
         return UpstreamError(SYSTEM, f"Databricks could not read {view}: {message}")
 
-    def _call(self, operation: str, doing: str, call: Callable[[], T]) -> T:
+    def _translate(self, exc: Exception, doing: str) -> SourceError:
         from databricks.sdk import errors
 
-        with metrics.connector_call(CONNECTOR, operation):
-            try:
-                return call()
-            except SourceError:
-                raise
-            except errors.PermissionDenied as exc:
-                raise refused(
-                    "databricks", f"the SQL warehouse {self.warehouse_id}", str(exc)[:300]
-                ) from exc
-            except Exception as exc:
-                raise translate_error(exc, doing, self.where) from exc
+        if isinstance(exc, errors.PermissionDenied):
+            return refused("databricks", f"the SQL warehouse {self.warehouse_id}", str(exc)[:300])
+        return translate_error(exc, doing, self.where)
 
 
 def _parameter(name: str, value: Any, item: Any) -> Any:
@@ -307,28 +239,4 @@ def _value(value: Any, kind: str) -> Any:
 
 
 def _record(row: Mapping[str, Any]) -> QueryRecord:
-    status = str(row.get("status") or "")
-    failed = status == "FAILED"
-    return QueryRecord(
-        query_id=str(row["query_id"]),
-        user=str(row.get("user_name") or ""),
-        tag=str(row.get("tag") or ""),
-        warehouse=str(row.get("warehouse") or ""),
-        status=status,
-        failed=failed,
-        error=error_line(row.get("error_message")) if failed else "",
-        started_at=utc(row.get("started_at")),
-        elapsed_s=seconds(row.get("elapsed_ms"), 1000),
-        queued_s=seconds(row.get("queued_ms"), 1000),
-        compute_s=seconds(row.get("compute_ms"), 1000),
-        bytes_scanned=integer(row.get("bytes_scanned")),
-        text=query_text(row.get("query_text")),
-    )
-
-
-def _day(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
+    return query_record(row, failed=str(row.get("status") or "") == "FAILED")

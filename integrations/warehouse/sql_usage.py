@@ -18,34 +18,37 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import metrics
-from bot.errors import ConfigError, NotFound, SourceAuthError, SourceError
-from bot.facts import Price, QueryHistory, QueryRecord, Spend, SpendDay
-from bot.tools import Check
-from integrations.warehouse.catalog import CONNECTOR, Catalog
-from integrations.warehouse.guard import SYSTEM, SqlGuard
+from bot.errors import ConfigError, NotFound, SourceAuthError
+from bot.facts import Price, QueryRecord, Spend, SpendDay
+from integrations.warehouse.catalog import Catalog
 from integrations.warehouse.usage import (
-    OPERATIONS,
-    SETTLES_HOURS,
-    STATEMENTS,
-    USAGE_POLICIES,
+    UsageReader,
     check_window,
-    error_line,
+    day,
     integer,
     number,
-    query_text,
+    query_record,
     refused,
-    seconds,
-    statement,
-    utc,
 )
 
 logger = logging.getLogger(__name__)
 
-_VIEWS = {"snowflake": "SNOWFLAKE.ACCOUNT_USAGE.QUERY_HISTORY", "redshift": "SYS_QUERY_HISTORY"}
+# The view each statement reads, named when the login may not read it.
+_VIEWS = {
+    "snowflake": {
+        "spend": "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY",
+        "queries": "SNOWFLAKE.ACCOUNT_USAGE.QUERY_HISTORY",
+        "tables": "SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY",
+    },
+    "redshift": {
+        "queries": "SYS_QUERY_HISTORY",
+        "details": "SYS_QUERY_DETAIL",
+        "users": "pg_user",
+    },
+}
 _SOURCES = {
     "snowflake": "SNOWFLAKE.ACCOUNT_USAGE.QUERY_HISTORY (up to 45 min behind)",
     "redshift": "SYS_QUERY_HISTORY, SYS_QUERY_DETAIL",
@@ -65,112 +68,61 @@ _SNOWFLAKE_FAILED = {"FAIL", "FAILED_WITH_ERROR", "FAILED_WITH_INCIDENT", "INCID
 _TABLE_DOMAINS = {"table", "view", "materialized view", "external table", "dynamic table"}
 
 
-class SqlUsage:
+class SqlUsage(UsageReader):
     """`bot.ports.WarehouseUsage` for a Snowflake or Redshift `Catalog`."""
 
-    system = SYSTEM
+    spend_unit = "credits"
+    spend_source = (
+        f"{_VIEWS['snowflake']['spend']} (hourly, up to 3 h behind; credits used, before the "
+        "daily cloud-services adjustment)"
+    )
 
     def __init__(self, catalog: Catalog, *, price: Price | None = None) -> None:
         if catalog.dialect not in _VIEWS:
             raise ConfigError(f"no usage views pipebot reads on {catalog.dialect}")
-        self.dialect: str = catalog.dialect
-        self.where: str = catalog.where
-        self.settles = timedelta(hours=SETTLES_HOURS[self.dialect])
-        self.price = price
+        super().__init__(catalog.dialect, price=price, row_cap=catalog.row_cap)
+        self.where = catalog.where
+        self.queries_source = _SOURCES[self.dialect]
+        self.cost_means = _COST_MEANS[self.dialect]
         self._catalog = catalog
-        self._guard = SqlGuard(
-            self.dialect, row_cap=catalog.row_cap, policy=USAGE_POLICIES[self.dialect]
-        )
-        self._sql = {name: statement(self.dialect, name) for name in STATEMENTS[self.dialect]}
-        metrics.declare_connector(CONNECTOR, OPERATIONS)
 
     def __repr__(self) -> str:
         return f"SqlUsage({self.dialect} at {self.where})"
 
-    # --- the WarehouseUsage port -------------------------------------------------------
+    # --- what the rows mean ------------------------------------------------------------
 
     def spend(self, since: datetime, until: datetime) -> Spend:
-        check_window(since, until, "newest", 1)
         if self.dialect == "redshift":
+            check_window(since, until, "newest", 1)
             return Spend(unit="", unavailable=REDSHIFT_NO_SPEND)
-        view = "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY"
-        rows = self._select(
-            "spend",
-            {"since": since, "until": until},
-            limit=self._catalog.row_cap,
-            what=view,
-            operation="usage.spend",
-        )
-        days = tuple(
-            SpendDay(
-                day=_day(row["day"]),
-                warehouse=str(row["warehouse"] or ""),
-                amount=number(row["amount"]) or 0.0,
-                parts=(
-                    ("compute credits", number(row["compute"]) or 0.0),
-                    ("cloud services credits", number(row["cloud_services"]) or 0.0),
-                ),
-            )
-            for row in rows
-        )
-        return Spend(
-            unit="credits",
-            days=days,
-            source=f"{view} (hourly, up to 3 h behind; credits used, before the daily "
-            "cloud-services adjustment)",
-            price=self.price,
+        return super().spend(since, until)
+
+    def _spend_day(self, row: Mapping[str, Any]) -> SpendDay:
+        return SpendDay(
+            day=day(row["day"]),
+            warehouse=str(row["warehouse"] or ""),
+            amount=number(row["amount"]) or 0.0,
+            parts=(
+                ("compute credits", number(row["compute"]) or 0.0),
+                ("cloud services credits", number(row["cloud_services"]) or 0.0),
+            ),
         )
 
-    def queries(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        order: str = "slowest",
-        limit: int = 10,
-        failed_only: bool = False,
-        warehouse: str | None = None,
-    ) -> QueryHistory:
-        check_window(since, until, order, limit)
-        params = {
-            "since": self._bind_time(since),
-            "until": self._bind_time(until),
-            "order": order,
-            "failed_only": failed_only,
-            "warehouse": warehouse,
-        }
-        rows = self._select(
-            "queries", params, limit=limit, what=_VIEWS[self.dialect], operation="usage.queries"
-        )
+    def _records(
+        self, rows: list[dict[str, Any]], since: datetime, until: datetime
+    ) -> tuple[list[QueryRecord], list[str]]:
         if self.dialect == "snowflake":
-            records = [_snowflake_record(row) for row in rows]
-            records, notes = self._snowflake_tables(records, since, until)
-        else:
-            records, notes = self._redshift_details(rows, since, until)
-        return QueryHistory(
-            records=tuple(records),
-            source=_SOURCES[self.dialect],
-            cost_means=_COST_MEANS[self.dialect],
-            notes=tuple(notes),
-        )
+            return self._snowflake_tables([_snowflake_record(row) for row in rows], since, until)
+        return self._redshift_details(rows, since, until)
 
-    def check(self) -> Check:
+    def _probe(self) -> str:
         """One query of the last day (and, on Snowflake, the day's metering): the grants."""
-        now = datetime.now(UTC)
-        try:
-            found = self.queries(now - timedelta(days=1), now, order="newest", limit=1)
-            if self.dialect == "snowflake":
-                self.spend(now - timedelta(days=1), now)
-        except SourceError as exc:
-            return Check(system=SYSTEM, ok=False, detail=f"usage: {exc.reason}", target=self.where)
+        found = self._newest(timedelta(days=1))
+        if self.dialect == "snowflake":
+            now = datetime.now(UTC)
+            self.spend(now - timedelta(days=1), now)
         what = "metering and query history" if self.dialect == "snowflake" else "query history"
-        return Check(
-            system=SYSTEM,
-            ok=True,
-            detail=f"usage: read the {what} "
-            f"({'a query' if found.records else 'no query'} in the last day)",
-            target=self.where,
-        )
+        return f"read the {what} ({found} in the last day)"
 
     # --- Snowflake: tables read --------------------------------------------------------
 
@@ -182,11 +134,10 @@ class SqlUsage:
         if not records:
             return records, []
         try:
-            rows = self._select(
+            rows = self._rows(
                 "tables",
                 {"since": since, "until": until, "ids": [r.query_id for r in records]},
                 limit=len(records),
-                what="SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY",
                 operation="usage.queries",
             )
         except SourceAuthError as exc:
@@ -208,15 +159,12 @@ class SqlUsage:
         ids = sorted({int(row["user_id"]) for row in rows if row["user_id"] is not None})
         names: dict[int, str] = {}
         if ids:
-            found = self._select(
-                "users", {"ids": ids}, limit=len(ids), what="pg_user", operation="usage.queries"
-            )
+            found = self._rows("users", {"ids": ids}, limit=len(ids), operation="usage.queries")
             names = {int(r["user_id"]): str(r["user_name"]).strip() for r in found}
-        details = self._select(
+        details = self._rows(
             "details",
             {"ids": [int(row["query_id"]) for row in rows]},
-            limit=self._catalog.row_cap,
-            what="SYS_QUERY_DETAIL",
+            limit=self.row_cap,
             operation="usage.queries",
         )
         tables: dict[str, list[str]] = {}
@@ -246,14 +194,8 @@ class SqlUsage:
         utc_value = value.astimezone(UTC)
         return utc_value.replace(tzinfo=None) if self.dialect == "redshift" else utc_value
 
-    def _select(
-        self,
-        name: str,
-        params: Mapping[str, Any],
-        *,
-        limit: int,
-        what: str,
-        operation: str,
+    def _rows(
+        self, name: str, params: Mapping[str, Any], *, limit: int, operation: str
     ) -> list[dict[str, Any]]:
         try:
             rows = self._catalog.select(
@@ -262,30 +204,14 @@ class SqlUsage:
         except (SourceAuthError, NotFound) as exc:
             # Snowflake says "does not exist or not authorized" for a view the role may not
             # read; both mean the grant is missing, since these views always exist.
-            raise refused(self.dialect, what, exc.reason) from exc
+            raise refused(self.dialect, _VIEWS[self.dialect][name], exc.reason) from exc
         # Snowflake's names arrive lower-cased through SQLAlchemy, not always through others.
         return [{str(k).lower(): v for k, v in row.items()} for row in rows]
 
 
 def _snowflake_record(row: Mapping[str, Any]) -> QueryRecord:
-    status = str(row["status"] or "")
-    failed = status.upper() in _SNOWFLAKE_FAILED
-    return QueryRecord(
-        query_id=str(row["query_id"]),
-        user=str(row["user_name"] or ""),
-        tag=str(row["tag"] or ""),
-        warehouse=str(row["warehouse"] or ""),
-        status=status,
-        failed=failed,
-        error=error_line(row["error_message"], row["error_code"]) if failed else "",
-        started_at=utc(row["started_at"]),
-        elapsed_s=seconds(row["elapsed_ms"], 1000),
-        queued_s=seconds(row["queued_ms"], 1000),
-        compute_s=seconds(row["compute_ms"], 1000),
-        bytes_scanned=integer(row["bytes_scanned"]),
-        credits=number(row["credits"]),
-        text=query_text(row["query_text"]),
-    )
+    failed = str(row["status"] or "").upper() in _SNOWFLAKE_FAILED
+    return query_record(row, failed=failed, credits=number(row["credits"]))
 
 
 def _redshift_record(
@@ -294,24 +220,14 @@ def _redshift_record(
     tables: tuple[str, ...],
     scanned: Mapping[str, int],
 ) -> QueryRecord:
-    status = str(row["status"] or "")
     user_id = integer(row["user_id"])
-    key = str(row["query_id"])
-    return QueryRecord(
-        query_id=key,
+    return query_record(
+        row,
+        failed=str(row["status"] or "") == "failed",
+        unit="us",
         user=names.get(user_id, f"user id {user_id}") if user_id is not None else "",
-        tag=str(row["tag"] or ""),
-        warehouse=str(row["warehouse"] or ""),
-        status=status,
-        failed=status == "failed",
-        error=error_line(row["error_message"]) if status == "failed" else "",
-        started_at=utc(row["started_at"]),
-        elapsed_s=seconds(row["elapsed_us"], 1_000_000),
-        queued_s=seconds(row["queued_us"], 1_000_000),
-        compute_s=seconds(row["compute_us"], 1_000_000),
-        bytes_scanned=scanned.get(key),
+        bytes_scanned=scanned.get(str(row["query_id"])),
         tables=tables,
-        text=query_text(row["query_text"]),
     )
 
 
@@ -329,11 +245,3 @@ def _objects(value: Any) -> tuple[str, ...]:
         and str(item.get("objectDomain", "table")).lower() in _TABLE_DOMAINS
     ]
     return tuple(dict.fromkeys(names))
-
-
-def _day(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])

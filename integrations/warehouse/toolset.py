@@ -11,8 +11,9 @@ names, and a connector failure becomes ``error`` with the connector's reason (`T
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,7 @@ from bot.tools import Check, StaticToolset, Tool, ToolResult, ToolStatus, load_d
 
 MAX_TABLES = 500  # rows a list_tables answer may carry to the model
 MAX_COLUMNS = 300  # columns a describe_table answer may carry
+P = TypeVar("P", bound=BaseModel)
 
 
 class DescribedCatalog(WarehouseCatalog, Protocol):
@@ -73,7 +75,6 @@ class DescribeTableParams(_Params):
 
 def warehouse_toolset(catalog: DescribedCatalog) -> StaticToolset:
     """The three read-only warehouse tools over `catalog`, with its `check` for doctor."""
-    descriptions = load_descriptions("integrations.warehouse", "tools.md")
     system = catalog.system
 
     def invocation(tool: str, **params: Any) -> str:
@@ -143,30 +144,24 @@ def warehouse_toolset(catalog: DescribedCatalog) -> StaticToolset:
             data=_details(table, catalog.last_altered_means),
         )
 
-    tools: Sequence[Tool[Any]] = (
-        Tool(
-            name="list_schemas",
-            description=descriptions["list_schemas"],
-            params=ListSchemasParams,
-            run=list_schemas,
-            system=system,
-        ),
-        Tool(
-            name="list_tables",
-            description=descriptions["list_tables"],
-            params=ListTablesParams,
-            run=list_tables,
-            system=system,
-        ),
-        Tool(
-            name="describe_table",
-            description=descriptions["describe_table"],
-            params=DescribeTableParams,
-            run=describe_table,
-            system=system,
-        ),
+    tools = (
+        described_tool("list_schemas", ListSchemasParams, list_schemas, system),
+        described_tool("list_tables", ListTablesParams, list_tables, system),
+        described_tool("describe_table", DescribeTableParams, describe_table, system),
     )
-    return StaticToolset(system=system, tool_list=tuple(tools), checker=catalog.check)
+    return StaticToolset(system=system, tool_list=tools, checker=catalog.check)
+
+
+def described_tool(
+    name: str, params: type[P], run: Callable[[P], ToolResult], system: str
+) -> Tool[P]:
+    """The warehouse tool `name`, described by its ``## name`` section of tools.md."""
+    return Tool(name=name, description=_descriptions()[name], params=params, run=run, system=system)
+
+
+@cache
+def _descriptions() -> dict[str, str]:
+    return load_descriptions("integrations.warehouse", "tools.md")
 
 
 def _not_found(call: str, system: str, searched: str, exc: NotFound) -> ToolResult:
@@ -187,7 +182,7 @@ def _matches(name: str, pattern: str | None) -> bool:
 
 
 def _summary(table: Table) -> dict[str, Any]:
-    return _drop_none(
+    return drop_none(
         {
             "name": table.name,
             "kind": table.kind,
@@ -201,7 +196,7 @@ def _summary(table: Table) -> dict[str, Any]:
 
 def _details(table: Table, last_altered_means: str) -> dict[str, Any]:
     columns = [
-        _drop_none(
+        drop_none(
             {
                 "name": c.name,
                 "type": c.data_type,
@@ -212,7 +207,7 @@ def _details(table: Table, last_altered_means: str) -> dict[str, Any]:
         )
         for c in table.columns[:MAX_COLUMNS]
     ]
-    data = _drop_none(
+    data = drop_none(
         {
             "table": f"{table.schema}.{table.name}",
             "database": table.database or None,
@@ -231,5 +226,6 @@ def _details(table: Table, last_altered_means: str) -> dict[str, Any]:
     return data
 
 
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+def drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without the keys whose value is None (unknown figures are left out)."""
     return {k: v for k, v in values.items() if v is not None}

@@ -22,23 +22,29 @@ them — query history holds other people's query text, which only these stateme
 only cut short with its literals masked (`query_text`).
 
 A login without the grant gets `UpstreamAuthError` naming the grant (`GRANTS`), never a bare
-"does not exist". `open_usage` picks the implementation for the configured warehouse; PostgreSQL,
-DuckDB and SQLite have none (None).
+"does not exist". `UsageReader` is the port's flow every implementation shares (the window, the
+statement, its rows as facts, doctor's check); `open_usage` picks the implementation for the
+configured warehouse; PostgreSQL, DuckDB and SQLite have none (None).
 """
 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Protocol
 
-from bot.facts import Price
+from bot import metrics
+from bot.errors import SourceError
+from bot.facts import Price, QueryHistory, QueryRecord, Spend, SpendDay
 from bot.ports import WarehouseUsage
 from bot.settings import WarehouseSettings
 from bot.tools import Check
 from integrations.errors import UpstreamAuthError
-from integrations.warehouse.guard import SYSTEM, CatalogPolicy
+from integrations.warehouse._rest import CONNECTOR
+from integrations.warehouse.guard import SYSTEM, CatalogPolicy, SqlGuard
 from integrations.warehouse.sql import QUERIES
 
 # The usage statements each warehouse has, as ``queries/<dialect>/usage_<name>.sql``.
@@ -221,6 +227,44 @@ def utc(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def day(value: Any) -> date:
+    """A spend row's day: a DATE as it is, a timestamp's UTC day (a naive one is UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+_PER_SECOND = {"ms": 1000.0, "us": 1_000_000.0}
+
+
+def query_record(
+    row: Mapping[str, Any], *, failed: bool, unit: Literal["ms", "us"] = "ms", **fields: Any
+) -> QueryRecord:
+    """A ``usage_queries`` row as a `QueryRecord`. Every warehouse's statement names its
+    columns alike (query_id, user_name, tag, warehouse, status, error_code, error_message,
+    started_at, elapsed_/queued_/compute_ in `unit`, bytes_scanned, query_text; a column a
+    warehouse lacks reads as None); `fields` are what only this warehouse knows."""
+    per_second = _PER_SECOND[unit]
+    record = QueryRecord(
+        query_id=str(row["query_id"]),
+        user=str(row.get("user_name") or ""),
+        tag=str(row.get("tag") or ""),
+        warehouse=str(row.get("warehouse") or ""),
+        status=str(row.get("status") or ""),
+        failed=failed,
+        error=error_line(row.get("error_message"), row.get("error_code")) if failed else "",
+        started_at=utc(row.get("started_at")),
+        elapsed_s=seconds(row.get(f"elapsed_{unit}"), per_second),
+        queued_s=seconds(row.get(f"queued_{unit}"), per_second),
+        compute_s=seconds(row.get(f"compute_{unit}"), per_second),
+        bytes_scanned=integer(row.get("bytes_scanned")),
+        text=query_text(row.get("query_text")),
+    )
+    return replace(record, **fields) if fields else record
+
+
 def check_window(since: datetime, until: datetime, order: str, limit: int) -> None:
     if since.tzinfo is None or until.tzinfo is None:
         raise ValueError("usage windows are aware datetimes (UTC)")
@@ -230,6 +274,112 @@ def check_window(since: datetime, until: datetime, order: str, limit: int) -> No
         raise ValueError(f"order is one of {', '.join(ORDERS)}, not {order!r}")
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit is 1 to {MAX_LIMIT}")
+
+
+# --- the readers -----------------------------------------------------------------------------
+
+
+class UsageReader(ABC):
+    """`WarehouseUsage` as every warehouse answers it: check the window, run the warehouse's
+    ``spend`` or ``queries`` statement through its usage guard, turn the rows into facts; and
+    doctor's `check`. A warehouse runs a named statement (`_rows`), says what its rows mean
+    (`_spend_day`, `_records`) and what doctor read (`_probe`); the words describing its
+    figures are the attributes below."""
+
+    system = SYSTEM
+    where: str
+    spend_unit = ""
+    spend_source = ""
+    queries_source = ""
+    cost_means = ""
+
+    def __init__(self, dialect: str, *, price: Price | None, row_cap: int) -> None:
+        self.dialect = dialect
+        self.settles = timedelta(hours=SETTLES_HOURS[dialect])
+        self.price = price
+        self.row_cap = row_cap
+        self._guard = SqlGuard(dialect, row_cap=row_cap, policy=USAGE_POLICIES[dialect])
+        self._sql = {name: statement(dialect, name) for name in STATEMENTS[dialect]}
+        metrics.declare_connector(CONNECTOR, OPERATIONS)
+
+    # --- the WarehouseUsage port -------------------------------------------------------
+
+    def spend(self, since: datetime, until: datetime) -> Spend:
+        check_window(since, until, "newest", 1)
+        rows = self._rows(
+            "spend", {"since": since, "until": until}, limit=self.row_cap, operation="usage.spend"
+        )
+        return Spend(
+            unit=self.spend_unit,
+            days=tuple(self._spend_day(row) for row in rows),
+            source=self.spend_source,
+            price=self.price,
+        )
+
+    def queries(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        order: str = "slowest",
+        limit: int = 10,
+        failed_only: bool = False,
+        warehouse: str | None = None,
+    ) -> QueryHistory:
+        check_window(since, until, order, limit)
+        params = {
+            "since": self._bind_time(since),
+            "until": self._bind_time(until),
+            "order": order,
+            "failed_only": failed_only,
+            "warehouse": warehouse,
+        }
+        rows = self._rows("queries", params, limit=limit, operation="usage.queries")
+        records, notes = self._records(rows, since, until)
+        return QueryHistory(
+            records=tuple(records),
+            source=self.queries_source,
+            cost_means=self.cost_means,
+            notes=tuple(notes),
+        )
+
+    def check(self) -> Check:
+        """Doctor: the login reads the usage views (`_probe`), else the grant to add."""
+        try:
+            detail = self._probe()
+        except SourceError as exc:
+            return Check(system=SYSTEM, ok=False, detail=f"usage: {exc.reason}", target=self.where)
+        return Check(system=SYSTEM, ok=True, detail=f"usage: {detail}", target=self.where)
+
+    # --- what a warehouse supplies -----------------------------------------------------
+
+    @abstractmethod
+    def _rows(
+        self, name: str, params: Mapping[str, Any], *, limit: int, operation: str
+    ) -> list[dict[str, Any]]:
+        """The rows of statement `name` (``usage_<name>.sql``), keys in lower case."""
+
+    @abstractmethod
+    def _spend_day(self, row: Mapping[str, Any]) -> SpendDay: ...
+
+    @abstractmethod
+    def _records(
+        self, rows: list[dict[str, Any]], since: datetime, until: datetime
+    ) -> tuple[list[QueryRecord], list[str]]:
+        """The ``queries`` rows as records, and notes on what they leave out."""
+
+    @abstractmethod
+    def _probe(self) -> str:
+        """Read a little of the usage views; what was read, for doctor."""
+
+    def _bind_time(self, value: datetime) -> datetime:
+        return value
+
+    def _newest(self, span: timedelta) -> str:
+        """Whether a query started in the last `span` ("a query" / "no query")."""
+        now = datetime.now(UTC)
+        found = self.queries(now - span, now, order="newest", limit=1)
+        return "a query" if found.records else "no query"
 
 
 # --- which one -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ always marked as an estimate::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -19,7 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.facts import Price, QueryRecord, Spend
-from bot.tools import StaticToolset, Tool, ToolResult, ToolStatus, load_descriptions
+from bot.tools import StaticToolset, ToolResult, ToolStatus
+from integrations.warehouse.toolset import described_tool, drop_none
 from integrations.warehouse.usage import DescribedUsage
 
 MAX_QUERIES = 50
@@ -63,12 +64,14 @@ def usage_toolset(
     usage: DescribedUsage, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> StaticToolset:
     """`warehouse_spend` and `warehouse_queries` over `usage`, with its check for doctor."""
-    descriptions = load_descriptions("integrations.warehouse", "tools.md")
     system = usage.system
 
     def invocation(tool: str, source: str, **params: Any) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if v is not None)
         return f"{tool}({shown}) on {usage.dialect} usage at {usage.where}: {source}"
+
+    def answer(call: str, status: ToolStatus, **data: Any) -> ToolResult:
+        return ToolResult(status=status, invocation=call, system=system, data=data)
 
     def warehouse_spend(params: SpendParams) -> ToolResult:
         if params.until is not None:
@@ -89,11 +92,11 @@ def usage_toolset(
             warehouse=params.warehouse,
         )
         if spend.unavailable:
-            return ToolResult(
-                status=ToolStatus.NO_DATA,
-                invocation=call,
-                system=system,
-                data={"searched": f"spend at {usage.where}", "reason": spend.unavailable},
+            return answer(
+                call,
+                ToolStatus.NO_DATA,
+                searched=f"spend at {usage.where}",
+                reason=spend.unavailable,
             )
         data = _spend_data(spend, previous, params.warehouse)
         data["window"] = {"since": since.isoformat(), "until": until.isoformat()}
@@ -102,17 +105,14 @@ def usage_toolset(
             "until": since.isoformat(),
         }
         if not data["by_day"] and not data["previous_total"]:
-            return ToolResult(
-                status=ToolStatus.NO_DATA,
-                invocation=call,
-                system=system,
-                data={
-                    "searched": f"spend of {params.warehouse or 'every warehouse'} from "
-                    f"{(since - window).isoformat()} to {until.isoformat()} at {usage.where}",
-                    "warehouses_seen": sorted({*spend.by_warehouse(), *previous.by_warehouse()}),
-                },
+            return answer(
+                call,
+                ToolStatus.NO_DATA,
+                searched=f"spend of {params.warehouse or 'every warehouse'} from "
+                f"{(since - window).isoformat()} to {until.isoformat()} at {usage.where}",
+                warehouses_seen=sorted({*spend.by_warehouse(), *previous.by_warehouse()}),
             )
-        return ToolResult(status=ToolStatus.SUCCESS, invocation=call, system=system, data=data)
+        return answer(call, ToolStatus.SUCCESS, **data)
 
     def warehouse_queries(params: QueriesParams) -> ToolResult:
         if params.until is None:
@@ -142,17 +142,13 @@ def usage_toolset(
         )
         if not history.records:
             what = "failed queries" if failed else "queries"
-            return ToolResult(
-                status=ToolStatus.NO_DATA,
-                invocation=call,
-                system=system,
-                data={
-                    "searched": f"{what} started from {since.isoformat()} to "
-                    f"{until.isoformat()}"
-                    + (f" on {params.warehouse}" if params.warehouse else "")
-                    + f" at {usage.where}",
-                    "notes": list(history.notes),
-                },
+            return answer(
+                call,
+                ToolStatus.NO_DATA,
+                searched=f"{what} started from {since.isoformat()} to {until.isoformat()}"
+                + (f" on {params.warehouse}" if params.warehouse else "")
+                + f" at {usage.where}",
+                notes=list(history.notes),
             )
         price = getattr(usage, "price", None)
         data: dict[str, Any] = {
@@ -165,25 +161,13 @@ def usage_toolset(
             data["notes"] = list(history.notes)
         if len(history.records) == params.limit:
             data["note"] = f"the first {params.limit} only: raise limit or narrow the window"
-        return ToolResult(status=ToolStatus.SUCCESS, invocation=call, system=system, data=data)
+        return answer(call, ToolStatus.SUCCESS, **data)
 
-    tools: Sequence[Tool[Any]] = (
-        Tool(
-            name="warehouse_spend",
-            description=descriptions["warehouse_spend"],
-            params=SpendParams,
-            run=warehouse_spend,
-            system=system,
-        ),
-        Tool(
-            name="warehouse_queries",
-            description=descriptions["warehouse_queries"],
-            params=QueriesParams,
-            run=warehouse_queries,
-            system=system,
-        ),
+    tools = (
+        described_tool("warehouse_spend", SpendParams, warehouse_spend, system),
+        described_tool("warehouse_queries", QueriesParams, warehouse_queries, system),
     )
-    return StaticToolset(system=system, tool_list=tuple(tools), checker=usage.check)
+    return StaticToolset(system=system, tool_list=tools, checker=usage.check)
 
 
 def _spend_data(spend: Spend, previous: Spend, warehouse: str | None) -> dict[str, Any]:
@@ -195,7 +179,7 @@ def _spend_data(spend: Spend, previous: Spend, warehouse: str | None) -> dict[st
     before = {w: a for w, a in previous.by_warehouse().items() if keep(w)}
     total, previous_total = sum(now.values()), sum(before.values())
     by_warehouse = [
-        _drop_none(
+        drop_none(
             {
                 "warehouse": name,
                 "amount": _round(now.get(name, 0.0)),
@@ -214,7 +198,7 @@ def _spend_data(spend: Spend, previous: Spend, warehouse: str | None) -> dict[st
         "change_pct": _pct(total, previous_total),
         "by_warehouse": by_warehouse,
         "by_day": [
-            _drop_none(
+            drop_none(
                 {
                     "day": d.day.isoformat(),
                     "warehouse": d.warehouse,
@@ -266,7 +250,3 @@ def _pct(now: float, before: float) -> float | None:
 
 def _round(value: float) -> float:
     return round(value, 4) if abs(value) < 100 else round(value, 2)
-
-
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}

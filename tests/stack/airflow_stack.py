@@ -212,7 +212,9 @@ class AirflowStack:
                 start_new_session=True,  # own process group: stop() signals workers too
             )
         try:
-            self._wait_healthy(started + timeout)
+            # From the servers' start: building the venv and migrating (minutes on a fresh
+            # clone of a loaded machine) must not use up the time they get to come up.
+            self._wait_healthy(time.monotonic() + timeout)
         except BaseException:
             self.stop()
             raise
