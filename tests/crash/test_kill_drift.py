@@ -5,8 +5,7 @@ restart the changes are posted exactly once, and the snapshot is not taken again
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,19 +18,12 @@ from bot.store import Store
 from bot.store.outbox import SENT
 from handlers.clock import Clock, DriftSchedule
 from tests.crash.support import Serve, post_keys, text_of
-from tests.crash.test_kill import RECOVERY_S, running_jobs
+from tests.crash.test_kill import RECOVERY_S, running_jobs, wait_for
 from tests.drift.support import PgSchema, pg_schema
 from tests.fakes.slack_api import FakeSlack
 
 DRIFT_CHANNEL = "CDRIFT"
 DAY_1 = datetime(2026, 12, 3, 6, 0, 5, tzinfo=UTC)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.1)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -47,19 +47,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
-from http.server import ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.fakes.duck_sql import DuckViews, SqlError
-from tests.fakes.lean_http import LeanHandler
+from tests.fakes.lean_http import LeanFake, LeanHandler
 
 PREFIX = "/bigquery/v2/projects/"
 MIN_BILLED = 10 * 1024 * 1024  # what BigQuery bills an INFORMATION_SCHEMA query at least
@@ -113,7 +110,9 @@ class _Dataset:
     )
 
 
-class FakeBigQuery:
+class FakeBigQuery(LeanFake):
+    name = "fake-bigquery"
+
     def __init__(
         self, project: str = "pipebot-test", *, default_page: int = 50, max_page: int = 1000
     ) -> None:
@@ -123,10 +122,7 @@ class FakeBigQuery:
         self._datasets: dict[str, _Dataset] = {}
         self._denied: dict[str, str] = {}
         self._refuse: str | None = None
-        self._lock = threading.Lock()
-        self._requests: list[tuple[str, str]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._jobs: DuckViews | None = None
         self._jobs_denied = False
         self.bytes_per_query = MIN_BILLED
@@ -262,49 +258,6 @@ class FakeBigQuery:
             "token, login cookie or other valid authentication credential."
         )
 
-    # --- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeBigQuery is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeBigQuery:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="fake-bigquery", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> FakeBigQuery:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def served(self) -> int:
-        with self._lock:
-            return len(self._requests)
-
     # --- the API ---------------------------------------------------------------------------
 
     def answer(
@@ -313,8 +266,7 @@ class FakeBigQuery:
         parts = urlsplit(target)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        with self._lock:
-            self._requests.append((method, path))
+        self.record(method, path)
         if method == "POST" and path == "/token":
             return 200, self._token(body)
         if self._refuse:
@@ -594,13 +546,6 @@ def _error(code: int, status: str, reason: str, message: str) -> tuple[int, dict
     }
 
 
-class _Server(ThreadingHTTPServer):
-    # socketserver's backlog of 5 drops the connections of a burst of parallel clients, who
-    # then wait a second to retry the SYN.
-    request_queue_size = 128
-    daemon_threads = True
-
-
 class _Handler(LeanHandler):
     def do_GET(self) -> None:
         self._serve()
@@ -614,3 +559,6 @@ class _Handler(LeanHandler):
         status, body = fake.answer(self.command, self.path, sent)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.respond(status, data, "application/json; charset=UTF-8")
+
+
+FakeBigQuery.handler = _Handler

@@ -41,16 +41,13 @@ each request body.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from http.server import ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.fakes.duck_sql import DuckViews, SqlError
-from tests.fakes.lean_http import LeanHandler
+from tests.fakes.lean_http import LeanFake, LeanHandler
 
 API = "/api/2.1/unity-catalog/"
 STATEMENTS = "/api/2.0/sql/statements"
@@ -102,7 +99,9 @@ def column(
     return out
 
 
-class FakeDatabricks:
+class FakeDatabricks(LeanFake):
+    name = "fake-databricks"
+
     def __init__(
         self, *, token: str = "dapi-test", default_page: int = 50, empty_pages: bool = False
     ) -> None:
@@ -112,10 +111,7 @@ class FakeDatabricks:
         # catalog -> schema -> table -> TableInfo JSON
         self._catalogs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._denied: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self._requests: list[tuple[str, str]] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.warehouses: set[str] = set()
         self._denied_warehouses: set[str] = set()
         self._denied_system: set[str] = set()
@@ -267,54 +263,6 @@ class FakeDatabricks:
         """Answer 403 to effective-permissions, as to a principal that may not read them."""
         self._grants_denied = True
 
-    # --- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeDatabricks is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeDatabricks is not started")
-        return int(self._server.server_address[1])
-
-    def start(self) -> FakeDatabricks:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-databricks", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> FakeDatabricks:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def served(self) -> int:
-        with self._lock:
-            return len(self._requests)
-
     # --- the API ---------------------------------------------------------------------------
 
     def answer(
@@ -323,8 +271,7 @@ class FakeDatabricks:
         parts = urlsplit(target)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        with self._lock:
-            self._requests.append((method, path))
+        self.record(method, path)
         if path == "/.well-known/databricks-config":
             return 404, {"error_code": "NOT_FOUND", "message": "Not Found"}
         if authorization != f"Bearer {self.token}":
@@ -584,12 +531,6 @@ def _json_cell(value: Any) -> str | None:
     return str(value)
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # socketserver's 5 drops a burst of parallel connections
-    daemon_threads = True
-    fake: FakeDatabricks
-
-
 class _Handler(LeanHandler):
     def do_GET(self) -> None:
         self._serve(b"")
@@ -605,3 +546,6 @@ class _Handler(LeanHandler):
         )
         data = json.dumps(body).encode()
         self.respond(status, data, "application/json")
+
+
+FakeDatabricks.handler = _Handler

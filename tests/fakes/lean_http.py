@@ -9,9 +9,11 @@ without regard to case, as `email.message.Message` does (``self.headers.get("Aut
 
 from __future__ import annotations
 
+import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
@@ -81,3 +83,74 @@ class LeanHandler(BaseHTTPRequestHandler):
 
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+class LeanServer(ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops the connections of a burst of parallel clients, who
+    # then wait a second to retry the SYN.
+    request_queue_size = 128
+    daemon_threads = True
+    fake: Any  # the `LeanFake` answering
+
+
+class LeanFake:
+    """A fake API's life: served on a free local port by `handler` in a thread, the requests
+    it saw (method, path) recorded under a lock. Subclasses answer; handlers reach them as
+    ``self.server.fake``."""
+
+    handler: type[LeanHandler]
+    name = "fake-api"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[tuple[str, str]] = []
+        self._server: LeanServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._server = LeanServer(("127.0.0.1", 0), self.handler)
+        self._server.fake = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=self.name, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self._requests.append((method, path))
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def served(self) -> int:
+        with self._lock:
+            return len(self._requests)
